@@ -1,0 +1,1 @@
+"""Entry points for the in-cluster controller: the alert-fed reconcile loop."""

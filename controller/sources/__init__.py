@@ -1,0 +1,1 @@
+"""Read-only extraction of Changes and Signals from a ClusterView (and from git)."""
