@@ -216,6 +216,12 @@ class RevisionInfo:
     unhealthy: bool = False
     exists: bool = True
     annotations: Mapping[str, str] = field(default_factory=dict)
+    # Added by the sources: whether this is the workload's current revision,
+    # when its rollout completed (None when unknown or never), and a short
+    # sentence saying what evidence ``healthy_for``/``unhealthy`` rest on.
+    current: bool = False
+    completed_at: datetime | None = None
+    health_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -237,6 +243,11 @@ class WorkloadFacts:
     progress_deadline_exceeded: bool = False
     rollout_seconds: tuple[float, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Added by the sources: the update strategy type (RollingUpdate, Recreate,
+    # OnDelete) and how the GitOps owner was recognised (tracking annotation,
+    # label, the owner's resource list).
+    strategy: str = ""
+    gitops_note: str = ""
 
 
 @dataclass(frozen=True)
