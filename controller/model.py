@@ -222,6 +222,22 @@ class RevisionInfo:
     current: bool = False
     completed_at: datetime | None = None
     health_note: str = ""
+    # Added by the core (rollback safety); the sources fill them from the
+    # revision's pod template and annotations:
+    # ``migration_init_containers``: names of init containers that look like
+    # schema migrations (name, image or command matching
+    # ScoringSettings.migration_job_patterns); they ran whenever this revision's
+    # pods started.  ``schema_version``: the schema version the revision declares
+    # (annotation ``rollback.io/schema-version`` on the pod template or the
+    # ReplicaSet), None when it declares none.  ``missing_config_refs``: those
+    # ``config_refs`` that no longer exist in the cluster (its pods could not
+    # start again).  ``desired_replicas``: the workload's replica count when this
+    # revision last ran (a ReplicaSet's ``deployment.kubernetes.io/desired-replicas``
+    # annotation), None when unknown.
+    migration_init_containers: tuple[str, ...] = ()
+    schema_version: str | None = None
+    missing_config_refs: tuple[ObjectRef, ...] = ()
+    desired_replicas: int | None = None
 
 
 @dataclass(frozen=True)
@@ -298,6 +314,10 @@ class Recommendation:
     safety: SafetyVerdict | None = None
     plan_hash: str | None = None
     preview: tuple[str, ...] = ()
+    # Added by the core: for ``revert-config``, the known prior version to
+    # restore, as the caller named it in ``recommend(known_config_versions=...)``
+    # (a change-ledger version, or ``git:REF:PATH``).
+    to_version: str | None = None
 
 
 @dataclass(frozen=True)
