@@ -145,9 +145,14 @@ class Kube:
         wait=wait_exponential(multiplier=0.2, max=2),
         reraise=True,
     )
-    def read(self, path: str, query: Mapping[str, str | int | bool] | None = None) -> JSON:
+    def read(
+        self,
+        path: str,
+        query: Mapping[str, str | int | bool] | None = None,
+        accept: str = "application/json",
+    ) -> JSON:
         """A GET, retried on transient failures only."""
-        return self.request("GET", path, query=query)
+        return self.request("GET", path, query=query, accept=accept)
 
     def get(self, resource: Resource, namespace: str | None, name: str) -> JSON:
         obj = self.read(resource.path(namespace, name))
@@ -161,29 +166,51 @@ class Kube:
         namespace: str | None = None,
         selector: str | None = None,
         field_selector: str | None = None,
+        *,
+        page_size: int = 500,
+        metadata_only: bool = False,
     ) -> list[JSON]:
         """All objects of one kind in one namespace (or all); each item gets kind and apiVersion.
 
         A list response omits them per item; we restore them so a view built from
         the live cluster is indistinguishable from one read from a snapshot.
+        ``page_size`` trades round trips for response size (assess reads whole
+        namespaces in one page).  ``metadata_only`` asks the server for
+        PartialObjectMetadata: names, labels, annotations and times without
+        the payload, which is how Secrets are read without their values ever
+        leaving the API server.
         """
         query: dict[str, str | int | bool] = {}
         if selector:
             query["labelSelector"] = selector
         if field_selector:
             query["fieldSelector"] = field_selector
+        accept = (
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+            if metadata_only
+            else "application/json"
+        )
         items: list[JSON] = []
-        for page in self._pages(resource.path(namespace), query):
+        for page in self._pages(resource.path(namespace), query, page_size, accept):
             for item in page.get("items") or []:
+                if metadata_only:
+                    item["kind"] = resource.kind
+                    item["apiVersion"] = resource.api_version
                 item.setdefault("kind", resource.kind)
                 item.setdefault("apiVersion", resource.api_version)
                 items.append(item)
         return items
 
-    def _pages(self, path: str, query: dict[str, str | int | bool]) -> Iterator[JSON]:
-        query = dict(query, limit=500)
+    def _pages(
+        self,
+        path: str,
+        query: dict[str, str | int | bool],
+        page_size: int = 500,
+        accept: str = "application/json",
+    ) -> Iterator[JSON]:
+        query = dict(query, limit=page_size)
         while True:
-            page = self.read(path, query)
+            page = self.read(path, query, accept)
             yield page
             token = (page.get("metadata") or {}).get("continue")
             if not token:
