@@ -20,6 +20,9 @@ from controller.errors import UserInputError
 from controller.view import JSON, ClusterView, meta
 
 CAPTURED_AT = "rollback.io/captured-at"
+# Kinds `rollback snapshot` listed in full (comma-separated); a file without it
+# counts every kind it contains as complete.
+KINDS = "rollback.io/kinds"
 
 
 def load_snapshots(paths: Iterable[str | Path], now: datetime | None = None) -> ClusterView:
@@ -32,17 +35,18 @@ def load_snapshots(paths: Iterable[str | Path], now: datetime | None = None) -> 
     objects: list[JSON] = []
     stamps: list[datetime] = []
     names: list[str] = []
+    listed: set[str] = set()
     for path in paths:
         file = Path(path)
         names.append(file.name)
         for doc in _documents(file):
-            captured = parse_k8s_time(
-                (meta(doc).get("annotations") or {}).get(CAPTURED_AT)
-                if isinstance(meta(doc).get("annotations"), dict)
-                else None
-            )
+            annotations = meta(doc).get("annotations")
+            annotations = annotations if isinstance(annotations, dict) else {}
+            captured = parse_k8s_time(annotations.get(CAPTURED_AT))
             if captured:
                 stamps.append(captured)
+            kinds = str(annotations.get(KINDS) or "")
+            listed.update(k.strip() for k in kinds.split(",") if k.strip())
             objects.extend(_items(doc, file))
     captured_at = now or (max(stamps) if stamps else _latest_timestamp(objects))
     if captured_at is None:
@@ -51,16 +55,24 @@ def load_snapshots(paths: Iterable[str | Path], now: datetime | None = None) -> 
         )
     view = ClusterView(captured_at=captured_at, source="snapshot " + ", ".join(names))
     view.extend(objects)
+    view.complete = listed | set(view.kinds())
     return view
 
 
-def dump_snapshot(objects: Iterable[JSON], captured_at: datetime) -> str:
-    """A YAML ``List`` of the objects with the capture time, Secrets stripped of values."""
+def dump_snapshot(objects: Iterable[JSON], captured_at: datetime, kinds: Iterable[str] = ()) -> str:
+    """A YAML ``List`` of the objects with the capture time, Secrets stripped of values.
+
+    ``kinds`` names the kinds that were listed in full (recorded so that a
+    kind with no objects still counts as read when the file is replayed).
+    """
     items = [strip_secret(o) for o in objects]
+    annotations = {CAPTURED_AT: format_instant(captured_at)}
+    if kinds:
+        annotations[KINDS] = ",".join(sorted(set(kinds)))
     document = {
         "apiVersion": "v1",
         "kind": "List",
-        "metadata": {"annotations": {CAPTURED_AT: format_instant(captured_at)}},
+        "metadata": {"annotations": annotations},
         "items": items,
     }
     return yaml.safe_dump(document, sort_keys=False, default_flow_style=False)

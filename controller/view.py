@@ -92,12 +92,16 @@ class ClusterView:
     capture time for a snapshot.  ``ignored`` counts objects of kinds we do not
     understand.  ``unavailable`` names kinds that could not be read (a CRD that
     is not installed, or a kind RBAC forbids) so output can say what is missing.
+    ``complete`` names kinds read in full for the scope, so that an object of
+    such a kind that is not in the view does not exist (a ConfigMap a revision
+    needs was deleted); for other kinds absence proves nothing.
     """
 
     captured_at: datetime
     source: str = "cluster"
     ignored: Counter[str] = field(default_factory=Counter)
     unavailable: dict[str, str] = field(default_factory=dict)
+    complete: set[str] = field(default_factory=set)
     _by_kind: dict[str, list[JSON]] = field(default_factory=lambda: defaultdict(list))
     _by_key: dict[tuple[str, str, str], JSON] = field(default_factory=dict)
     _by_uid: dict[str, JSON] = field(default_factory=dict)
