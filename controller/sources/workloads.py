@@ -41,6 +41,7 @@ from typing import Any
 
 from controller.durations import format_duration, parse_k8s_time
 from controller.model import ObjectRef, RevisionInfo, WorkloadFacts, WorkloadKind
+from controller.policy.scoring import ScoringSettings
 from controller.sources.gitops import gitops_owner
 from controller.sources.helm import helm_release_of
 from controller.sources.pods import condition, is_ready, pod_problems, ready_since
@@ -60,6 +61,10 @@ CHANGE_CAUSE = "kubernetes.io/change-cause"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 POD_TEMPLATE_HASH = "pod-template-hash"
 CONTROLLER_REVISION_HASH = "controller-revision-hash"
+SCHEMA_VERSION = "rollback.io/schema-version"
+DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
+
+DEFAULT_MIGRATION_PATTERNS: tuple[str, ...] = ScoringSettings().migration_job_patterns
 
 WORKLOAD_KINDS: tuple[str, ...] = tuple(k.value for k in WorkloadKind)
 
@@ -384,12 +389,16 @@ def current_source_name(workload: JSON, sources: Sequence[JSON]) -> str:
 
 
 def workload_revisions(
-    view: ClusterView, workload: JSON, now: datetime
+    view: ClusterView,
+    workload: JSON,
+    now: datetime,
+    migration_patterns: Sequence[str] = DEFAULT_MIGRATION_PATTERNS,
 ) -> tuple[WorkloadRevision, ...]:
     """The workload's revisions, oldest first, each with its health judged.
 
     Pure: reads the view only.  See the module docstring for the evidence
-    used.  A revision number that appears only in a ReplicaSet's
+    used.  ``migration_patterns`` (lower-case substrings) mark init containers
+    that run schema migrations.  A revision number that appears only in a ReplicaSet's
     ``revision-history`` (an older number of a re-adopted ReplicaSet) is not
     a separate record: that ReplicaSet is the revision, under its new number.
     """
@@ -452,9 +461,43 @@ def workload_revisions(
             current=is_current,
             completed_at=judgement.completed_at,
             health_note=judgement.note,
+            migration_init_containers=migration_init_containers(template, migration_patterns),
+            schema_version=annotations_of(template).get(SCHEMA_VERSION)
+            or annotations.get(SCHEMA_VERSION),
+            missing_config_refs=_missing(view, template_config_refs(template, namespace)),
+            desired_replicas=_desired_replicas(source, annotations),
         )
         records.append(WorkloadRevision(info=info, source=source, template=template))
     return tuple(records)
+
+
+def migration_init_containers(template: JSON, patterns: Sequence[str]) -> tuple[str, ...]:
+    """Init containers whose name, image or command mentions a migration pattern."""
+    out = []
+    for container in (template.get("spec") or {}).get("initContainers") or []:
+        if not isinstance(container, dict):
+            continue
+        words = " ".join(
+            [str(container.get("name") or ""), str(container.get("image") or "")]
+            + [str(x) for x in (container.get("command") or []) + (container.get("args") or [])]
+        ).lower()
+        if any(p in words for p in patterns):
+            out.append(str(container.get("name") or ""))
+    return tuple(out)
+
+
+def _missing(view: ClusterView, refs: Iterable[ObjectRef]) -> tuple[ObjectRef, ...]:
+    """References to objects of fully read kinds that are not there (deleted since)."""
+    return tuple(
+        r for r in refs if r.kind in view.complete and view.get(r.kind, r.namespace, r.name) is None
+    )
+
+
+def _desired_replicas(source: JSON, annotations: dict[str, str]) -> int | None:
+    if source.get("kind") != "ReplicaSet" or DESIRED_REPLICAS not in annotations:
+        return None
+    value = annotations[DESIRED_REPLICAS]
+    return int(value) if value.isdigit() else None
 
 
 def _next_start(starts: Sequence[datetime], index: int) -> datetime | None:
@@ -706,7 +749,12 @@ def _event_time(event: JSON) -> datetime | None:
 # ---------------------------------------------------------------------------
 
 
-def workload_facts(view: ClusterView, workload: JSON, now: datetime) -> WorkloadFacts:
+def workload_facts(
+    view: ClusterView,
+    workload: JSON,
+    now: datetime,
+    migration_patterns: Sequence[str] = DEFAULT_MIGRATION_PATTERNS,
+) -> WorkloadFacts:
     """Everything the rollback-safety check needs about one workload.
 
     Pure: reads the view only.  Revisions come from :func:`workload_revisions`;
@@ -715,7 +763,7 @@ def workload_facts(view: ClusterView, workload: JSON, now: datetime) -> Workload
     Kustomization/HelmRelease), its Helm release and any progressive-delivery
     controller that owns its rollout.
     """
-    records = workload_revisions(view, workload, now)
+    records = workload_revisions(view, workload, now, migration_patterns)
     spec = workload.get("spec") or {}
     current = next((r.info for r in records if r.info.current), None)
     owner = gitops_owner(view, workload)

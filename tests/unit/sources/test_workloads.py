@@ -450,3 +450,48 @@ def test_pod_template_of_a_replicaset_is_its_spec_template() -> None:
     view, _deploy = stalled_bad_rollout()
     rs = view.of_kind("ReplicaSet")[0]
     assert pod_template_of(rs) is rs["spec"]["template"]
+
+
+class TestSafetyHints:
+    """Facts the safety check reads off each revision."""
+
+    def test_migration_init_containers_schema_version_and_desired_replicas(self) -> None:
+        t1 = template(
+            "shop/web:1.0",
+            annotations={"rollback.io/schema-version": "41"},
+            init_containers=[
+                {"name": "wait-for-db", "image": "busybox:1.36", "command": ["sh", "-c", "true"]},
+                {"name": "db", "image": "shop/tools:2", "command": ["alembic", "upgrade", "head"]},
+            ],
+        )
+        deploy = deployment("web", tmpl=t1, revision=1, replicas=4)
+        rs = replicaset(deploy, t1, revision=1, created=600, replicas=4)
+        (record,) = workload_revisions(view_of(deploy, rs), deploy, NOW)
+        assert record.info.migration_init_containers == ("db",)
+        assert record.info.schema_version == "41"
+        assert record.info.desired_replicas == 4
+
+    def test_config_a_revision_needs_is_missing_only_when_configmaps_were_read_in_full(
+        self,
+    ) -> None:
+        t1 = template("shop/web:1.0", env_from=[{"configMapRef": {"name": "web-v1"}}])
+        t2 = template("shop/web:1.1", env_from=[{"configMapRef": {"name": "web-v2"}}])
+        deploy = deployment("web", tmpl=t2, revision=2)
+        rs1 = replicaset(deploy, t1, revision=1, created=600, replicas=0)
+        rs2 = replicaset(deploy, t2, revision=2, created=60, replicas=3)
+        cm = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "web-v2", "namespace": "shop", "uid": uid("cm")},
+            "data": {"mode": "fast"},
+        }
+        view = view_of(deploy, rs1, rs2, cm)
+        assert [r.info.missing_config_refs for r in workload_revisions(view, deploy, NOW)] == [
+            (),
+            (),
+        ]
+        view.complete = {"ConfigMap"}
+        assert [r.info.missing_config_refs for r in workload_revisions(view, deploy, NOW)] == [
+            (ObjectRef("ConfigMap", "shop", "web-v1"),),
+            (),
+        ]
