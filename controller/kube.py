@@ -84,7 +84,7 @@ class Kube:
         self._timeout = timeout
         self._lock = threading.Lock()
         self.requests = 0
-        self._api = _make_api_client(kubeconfig, context)
+        self._api, self.default_namespace = _make_api_client(kubeconfig, context)
 
     @property
     def server(self) -> str:
@@ -272,20 +272,27 @@ def _query_value(value: str | int | bool) -> str:
     return str(value)
 
 
-def _make_api_client(kubeconfig: str | None, context: str | None) -> Any:
-    """Build an ApiClient from a kubeconfig, or in-cluster config when none is found."""
+def _make_api_client(kubeconfig: str | None, context: str | None) -> tuple[Any, str]:
+    """An ApiClient from a kubeconfig (or in-cluster config when none is found).
+
+    Also returns the namespace kubectl would use by default: the context's
+    ``namespace``, the service account's namespace in a pod, else ``default``.
+    """
     import os
 
     from kubernetes import client, config
 
     configuration = client.Configuration()
+    namespace = "default"
     try:
         if kubeconfig or context or os.environ.get("KUBECONFIG") or _default_kubeconfig_exists():
             config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, context=context, client_configuration=configuration
             )
+            namespace = _context_namespace(kubeconfig, context)
         else:
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            namespace = _incluster_namespace()
     except config.ConfigException as err:
         raise UserInputError(
             f"cannot load Kubernetes configuration: {_one_line(str(err))}"
@@ -299,7 +306,30 @@ def _make_api_client(kubeconfig: str | None, context: str | None) -> Any:
     # Fail fast when the server is down: an engineer in an outage must not wait
     # for the default three urllib3 retries per call.
     configuration.retries = 0
-    return client.ApiClient(configuration)
+    return client.ApiClient(configuration), namespace
+
+
+def _context_namespace(kubeconfig: str | None, context: str | None) -> str:
+    from kubernetes import config
+
+    try:
+        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    except Exception:  # already loaded once; a second failure only loses the default
+        return "default"
+    chosen = (
+        next((c for c in contexts or [] if c.get("name") == context), None) if context else active
+    )
+    return str(((chosen or {}).get("context") or {}).get("namespace") or "default")
+
+
+def _incluster_namespace() -> str:
+    from pathlib import Path
+
+    path = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    try:
+        return path.read_text(encoding="utf-8").strip() or "default"
+    except OSError:
+        return "default"
 
 
 def _default_kubeconfig_exists() -> bool:
