@@ -254,6 +254,16 @@ class Kube:
         query = {"dryRun": "All"} if dry_run else None
         return self.request("PUT", resource.path(namespace, name), query=query, body=body)
 
+    def self_subject_review(self) -> JSON:
+        """Who the API server says we are: ``status.userInfo`` of a SelfSubjectReview.
+
+        One POST to authentication.k8s.io/v1 (GA since Kubernetes 1.28); every
+        authenticated user may make it (ClusterRole ``system:basic-user``).
+        Nothing is stored.  The answer is the identity audit records carry.
+        """
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        return self.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", body=body)
+
     def delete(
         self,
         resource: Resource,
