@@ -127,16 +127,24 @@ def ensure_binaries(build: bool = True, progress: Callable[[str], None] | None =
         text=True,
     )
     assert proc.stderr is not None
-    last_reason = ""
-    for line in proc.stderr:
-        line = line.rstrip("\n")
-        if progress is not None:
-            progress(line)
-        if line.startswith("control plane:"):
-            last_reason = line.removeprefix("control plane:").strip()
-    if proc.wait() != 0 or not binaries_ready(directory):
-        reason = last_reason or f"hack/build-control-plane.sh exited with {proc.returncode}"
-        raise Unavailable(reason)
+    # Lines reach ``progress`` one behind, so the last one (on failure, the reason)
+    # is not printed twice: the caller reports it through Unavailable.
+    pending: str | None = None
+    for raw in proc.stderr:
+        if pending is not None and progress is not None:
+            progress(pending)
+        pending = raw.rstrip("\n")
+    code = proc.wait()
+    if code == 0 and binaries_ready(directory):
+        if pending is not None and progress is not None:
+            progress(pending)
+        return directory
+    reason = (pending or "").removeprefix("control plane:").strip()
+    reason = reason.removeprefix("cannot build:").strip()
+    raise Unavailable(
+        f"cannot build the local control plane: "
+        f"{reason or f'hack/build-control-plane.sh exited with {code}'}"
+    )
     return directory
 
 

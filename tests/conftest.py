@@ -77,14 +77,28 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     try:
         _Gate.binaries = localcluster.ensure_binaries(progress=progress)
     except localcluster.Unavailable as err:
-        _gate_closed(f"cannot build the local control plane: {err}")
+        _gate_closed(str(err))
 
 
 def _gate_closed(problem: str) -> None:
     """Record why e2e tests cannot run; with ROLLBACK_E2E=require, stop the session."""
-    _Gate.problem = f"e2e tests need a Kubernetes API server: {problem}"
+    _Gate.problem = f"e2e tests cannot run: {problem}"
     if _required():
-        pytest.exit(f"ROLLBACK_E2E=require: {_Gate.problem}", returncode=3)
+        pytest.exit(f"ROLLBACK_E2E=require but the {_Gate.problem}", returncode=3)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Report every gate skip at one location, so ``-ra`` folds them into one line."""
+    report = yield
+    if (
+        _Gate.problem
+        and report.skipped
+        and isinstance(report.longrepr, tuple)
+        and report.longrepr[2].endswith(_Gate.problem)
+    ):
+        report.longrepr = (__file__, _gate_closed.__code__.co_firstlineno, _Gate.problem)
+    return report
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
