@@ -52,6 +52,11 @@ from controller.model import (
     TriageFinding,
 )
 
+# Symptoms of missing capacity to serve, which failing nodes cause by themselves.
+_AVAILABILITY: frozenset[SignalKind] = frozenset(
+    {SignalKind.NOT_READY, SignalKind.UNAVAILABLE, SignalKind.ROLLOUT_STALLED}
+)
+
 # This many distinct workloads hurting with no change to explain any of them is
 # not a coincidence of independent bugs: something they share (nodes, network,
 # DNS, a storage or database tier) is failing.
@@ -88,7 +93,8 @@ def classify(signals: Sequence[Signal], changes: Sequence[Change], incident: Inc
     """
     window = [c for c in changes if in_window(c, incident)]
     node_faults = [s for s in signals if s.kind in NODE_FAULTS]
-    attributions = [_attribute(s, window, bool(node_faults)) for s in signals]
+    hurting = frozenset(s.workload for s in signals if s.workload is not None)
+    attributions = [_attribute(s, window, bool(node_faults), hurting) for s in signals]
     widespread = _widespread(attributions, signals)
     if widespread is not None:
         attributions = [
@@ -113,7 +119,12 @@ def classify(signals: Sequence[Signal], changes: Sequence[Change], incident: Inc
 # ---------------------------------------------------------------------------
 
 
-def _attribute(signal: Signal, window: Sequence[Change], nodes_failing: bool) -> _Attribution:
+def _attribute(
+    signal: Signal,
+    window: Sequence[Change],
+    nodes_failing: bool,
+    hurting: frozenset[ObjectRef],
+) -> _Attribution:
     kind = signal.kind
     if kind in NODE_FAULTS:
         code = (
@@ -123,7 +134,7 @@ def _attribute(signal: Signal, window: Sequence[Change], nodes_failing: bool) ->
     if kind is SignalKind.WIDESPREAD:
         return _Attribution(signal, _Side.INFRA, "infra.widespread")
 
-    software = _explaining_change(signal, window)
+    software = _explaining_change(signal, window, hurting)
     if kind is SignalKind.UNSCHEDULABLE:
         # Nodes that are gone or sick leave pods nowhere to go, whatever was deployed.
         if nodes_failing:
@@ -145,6 +156,13 @@ def _attribute(signal: Signal, window: Sequence[Change], nodes_failing: bool) ->
         if software is not None:
             return _Attribution(signal, _Side.SOFTWARE, "software.endpoints-after-change", software)
         return _Attribution(signal, _Side.INFRA, "dependency.no-ready-endpoints")
+    if kind in _AVAILABILITY and nodes_failing:
+        # Pods on a NotReady node turn not Ready and replicas go missing whatever
+        # was deployed.  Only a symptom on exactly a new revision keeps the
+        # change in the picture, and then both sides own it.
+        if software is not None and _on_new_revision(signal, software):
+            return _Attribution(signal, _Side.BOTH, "mixed.unavailable-nodes-and-change", software)
+        return _Attribution(signal, _Side.INFRA, "infra.unavailable-nodes")
 
     if software is not None:
         return _Attribution(signal, _Side.SOFTWARE, _software_code(signal, software), software)
@@ -157,14 +175,27 @@ def _attribute(signal: Signal, window: Sequence[Change], nodes_failing: bool) ->
     return _Attribution(signal, _Side.NONE, f"unexplained.{kind.value}")
 
 
-def _explaining_change(signal: Signal, window: Sequence[Change]) -> Change | None:
+def _on_new_revision(signal: Signal, change: Change) -> bool:
+    return (
+        change.kind in ROLLOUT_KINDS
+        and change.target == signal.workload
+        and signal.revision is not None
+        and signal.revision == change.revision
+    )
+
+
+def _explaining_change(
+    signal: Signal, window: Sequence[Change], hurting: frozenset[ObjectRef]
+) -> Change | None:
     """The software change that best explains ``signal``, or None.
 
     A rollout of the signal's own workload to exactly the failing revision wins.
     A rollout whose revision differs from the failing one explains nothing (the
     failing pods predate it).  Otherwise the latest change affecting the
     workload that began no later than the symptom.  A quota signal with no
-    workload is explained by a rollout in its namespace.
+    workload is explained by a rollout in its namespace that stalled or whose
+    workload is hurting (a full quota alone is not news: it may have been full
+    for weeks).
     """
     workload = signal.workload
     candidates: list[Change] = []
@@ -176,6 +207,7 @@ def _explaining_change(signal: Signal, window: Sequence[Change]) -> Change | Non
                 signal.kind is SignalKind.QUOTA_EXCEEDED
                 and change.kind in ROLLOUT_KINDS
                 and change.target.namespace == signal.target.namespace
+                and (change.stalled or change.target in hurting)
             ):
                 candidates.append(change)
             continue
@@ -339,6 +371,7 @@ def _message(code: str, obj: ObjectRef, group: Sequence[_Attribution], incident:
             " consumed it",
             "infra.image-pull": f"{name}: image pulls fail although no new image was rolled"
             " out: registry or node network",
+            "infra.unavailable-nodes": f"{name}: {what} while nodes are NotReady or under pressure",
             "dependency.no-ready-endpoints": f"{name}: no ready endpoints and its backend did"
             " not change: a dependency is down",
             "infra.widespread": what,
@@ -367,6 +400,8 @@ def _message(code: str, obj: ObjectRef, group: Sequence[_Attribution], incident:
         f" {label} ({when}): a bad release, not a dependency outage",
         "mixed.quota-after-change": f"{name}: quota exhausted right after {label} ({when}):"
         " roll it back or raise the quota",
+        "mixed.unavailable-nodes-and-change": f"{name}: {what} on {label}, {rolled}, while"
+        " nodes are NotReady or under pressure",
         "infra.quota-exceeded": f"{name}: quota exhausted since {label} ({when})",
     }
     return by_code.get(code, f"{name}: {what} since {label} ({when})")

@@ -299,6 +299,19 @@ def not_ready(workload: ObjectRef, revision: int | None = None, at: float | None
     )
 
 
+def unavailable(workload: ObjectRef, at: float | None = -1, missing: int = 3) -> Signal:
+    """The workload-level signal: fewer available replicas than desired (no revision)."""
+    return Signal(
+        kind=SignalKind.UNAVAILABLE,
+        block=Block.APPLICATION,
+        target=workload,
+        message=f"{workload.short} has 0 of {missing} replicas available",
+        at=t(at) if at is not None else None,
+        count=missing,
+        workload=workload,
+    )
+
+
 def rollout_stalled(workload: ObjectRef, revision: int, at: float = 0) -> Signal:
     return Signal(
         kind=SignalKind.ROLLOUT_STALLED,
@@ -348,7 +361,7 @@ def unschedulable(workload: ObjectRef, revision: int | None, at: float = -1) -> 
 
 
 def quota_exceeded(
-    name: str = "compute", workload: ObjectRef | None = None, at: float = -1
+    name: str = "compute", workload: ObjectRef | None = None, at: float | None = -1
 ) -> Signal:
     return Signal(
         kind=SignalKind.QUOTA_EXCEEDED,
@@ -358,7 +371,7 @@ def quota_exceeded(
             f'pods "web-6f7d8-x2k9p" is forbidden: exceeded quota: {name}, requested:'
             " requests.cpu=500m, used: requests.cpu=4, limited: requests.cpu=4"
         ),
-        at=t(at),
+        at=t(at) if at is not None else None,
         workload=workload,
     )
 

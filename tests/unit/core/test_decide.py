@@ -50,6 +50,8 @@ from .builders import (
     node_not_ready,
     not_ready,
     quota_exceeded,
+    revision,
+    unavailable,
     unschedulable,
 )
 
@@ -179,6 +181,15 @@ SCENARIOS = [
         ActionKind.NONE,
         None,
         ("decide.infrastructure", "classification.infrastructure"),
+    ),
+    Scenario(
+        "kwok NotReady node right after the Deployment was created: not change-induced",
+        (node_not_ready("kwok-node-0", at=-2), unavailable(WEB, at=-1)),
+        (deploy(WEB, 1, at=-10, previous=0),),
+        ActionKind.NONE,
+        None,
+        ("decide.infrastructure", "classification.infrastructure", "infra.node-not-ready"),
+        workloads={WEB: facts(WEB, (revision(WEB, 1, since=-11, current=True, completed=-10),))},
     ),
     Scenario(
         "quota exhausted with nothing deployed: not change-induced",

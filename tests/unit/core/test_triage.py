@@ -32,6 +32,7 @@ from .builders import (
     oom_killed,
     quota_exceeded,
     rollout_stalled,
+    unavailable,
     unschedulable,
 )
 
@@ -141,6 +142,31 @@ CASES = [
         (deploy(WEB, 4, at=-3, stalled=True),),
         Classification.MIXED,
         ("classification.mixed", "mixed.quota-after-change"),
+    ),
+    Case(
+        "a full quota and an old, healthy rollout in the namespace: infrastructure",
+        (quota_exceeded("compute", None, at=None),),
+        (deploy(API, 9, at=-300),),
+        Classification.INFRASTRUCTURE,
+        ("classification.infrastructure", "infra.quota-exceeded"),
+    ),
+    Case(
+        "NotReady node and replicas unavailable after a recent deploy: infrastructure",
+        (node_not_ready("worker-2", at=-2), unavailable(WEB, at=-1)),
+        (deploy(WEB, 1, at=-10, previous=0),),
+        Classification.INFRASTRUCTURE,
+        ("classification.infrastructure", "infra.node-not-ready", "infra.unavailable-nodes"),
+    ),
+    Case(
+        "NotReady node and pods of exactly the new revision not Ready: mixed",
+        (node_not_ready("worker-2", at=-2), not_ready(WEB, 4, at=-1)),
+        (deploy(WEB, 4, at=-3),),
+        Classification.MIXED,
+        (
+            "classification.mixed",
+            "infra.node-not-ready",
+            "mixed.unavailable-nodes-and-change",
+        ),
     ),
     Case(
         "quota exhausted and nothing consumed it: infrastructure",
