@@ -36,6 +36,7 @@ from controller.core.timeline import (
 from controller.durations import format_duration
 from controller.model import (
     ActionKind,
+    Change,
     ChangeKind,
     Classification,
     Incident,
@@ -263,7 +264,7 @@ def _instead(
         change = other.change
         if change.kind is ChangeKind.FLAG and change.flag:
             variant = flag_off_variants.get((change.target, change.flag))
-            if variant is not None and variant != change.after:
+            if variant is not None and not turned_off(change, variant):
                 return Reason(
                     "decide.instead",
                     f"instead: disable flag {change.flag} (suspect #{other.rank}, variant"
@@ -324,7 +325,7 @@ def _disable_flag(
     ref = change.target
     key = change.flag or ref.name
     variant = flag_off_variants.get((ref, key))
-    if variant is not None and change.after is not None and change.after == variant:
+    if variant is not None and turned_off(change, variant):
         return Recommendation(
             action=ActionKind.INVESTIGATE,
             target=ref,
@@ -366,6 +367,23 @@ def _disable_flag(
             ),
         ),
     )
+
+
+def turned_off(change: Change, off_variant: str) -> bool:
+    """True when a flag change left the flag off and it was not off before.
+
+    Reads the flag state the way the sources describe it (``state ENABLED,
+    defaultVariant off``, or just the variant): off is ``state DISABLED`` or the
+    default variant being ``off_variant``.  Pure.
+    """
+
+    def is_off(text: str | None) -> bool:
+        if text is None:
+            return False
+        parts = {part.strip() for part in text.split(",")}
+        return bool(parts & {off_variant, f"defaultVariant {off_variant}", "state DISABLED"})
+
+    return is_off(change.after) and not is_off(change.before)
 
 
 _NO_REMEDY_SUMMARY: Mapping[ChangeKind, str] = MappingProxyType(

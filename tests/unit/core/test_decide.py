@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 
 from controller.core.correlate import rank_suspects
-from controller.core.decide import MIN_ACT_SCORE, recommend, rollback_candidates
+from controller.core.decide import MIN_ACT_SCORE, recommend, rollback_candidates, turned_off
 from controller.core.safety import assess_rollback
 from controller.core.triage import classify
 from controller.model import (
@@ -406,3 +406,29 @@ def test_rollback_candidates_are_the_workloads_top_rollouts_touch() -> None:
         _suspect(deploy(deployment("cart"), 2, at=-3), 0.6, rank=4),
     )
     assert rollback_candidates(suspects) == (WEB, API)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        ("state ENABLED, defaultVariant on", "state ENABLED, defaultVariant off", True),
+        ("state ENABLED, defaultVariant on", "state DISABLED, defaultVariant on", True),
+        (
+            "state ENABLED, defaultVariant off",
+            "state ENABLED, defaultVariant off, with targeting rules",
+            False,
+        ),
+        ("state ENABLED, defaultVariant off", "state ENABLED, defaultVariant on", False),
+        (None, "off", True),
+        ("unknown (Kubernetes keeps no history of it)", "checkout: state ENABLED", False),
+    ],
+)
+def test_turned_off_reads_the_flag_state_as_the_sources_describe_it(
+    before: str | None, after: str, expected: bool
+) -> None:
+    """Given a flag change's before/after descriptions and the off variant "off",
+    then whether the change itself turned the flag off."""
+    change = dataclasses.replace(
+        flag_flip(FLAGS, "new-checkout", at=-2, consumers=[WEB]), before=before, after=after
+    )
+    assert turned_off(change, "off") is expected
