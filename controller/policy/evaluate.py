@@ -34,7 +34,7 @@ from controller.policy.schema import (
     PolicyScope,
     RateLimit,
 )
-from controller.policy.windows import active_span, describe_window
+from controller.policy.windows import active_span
 
 # Reason codes that make ``allowed`` false.  Other codes are conditions
 # (confirmation, approvals) or notes (an exception or break-glass was used).
@@ -212,7 +212,15 @@ def evaluate(policy: Policy, request: PolicyRequest, now: datetime) -> PolicyDec
 
     glass_ok = _check_break_glass(request, rules.break_glass, rules.decided, denials, notes)
     freezes = (
-        _check_freezes(scopes, request, now, glass_ok=glass_ok, denials=denials, notes=notes)
+        _check_freezes(
+            scopes,
+            request,
+            now,
+            glass_ok=glass_ok,
+            glass_allowed=rules.break_glass.allowed,
+            denials=denials,
+            notes=notes,
+        )
         if guarded
         else ()
     )
@@ -487,6 +495,7 @@ def _check_freezes(
     now: datetime,
     *,
     glass_ok: bool,
+    glass_allowed: bool,
     denials: list[Reason],
     notes: list[Reason],
 ) -> tuple[ActiveFreeze, ...]:
@@ -519,14 +528,13 @@ def _check_freezes(
                 active.append(ActiveFreeze(scope.name, window, span.start, span.end))
                 how = (
                     " Break-glass may override it."
-                    if window.exceptions.break_glass and not request.break_glass
+                    if window.exceptions.break_glass and glass_allowed and not request.break_glass
                     else ""
                 )
                 denials.append(
                     Reason(
                         "policy.freeze",
-                        f"Freeze {window.name} (scope {scope.name}, {describe_window(window)}) "
-                        f"is active until {until}.{how}",
+                        f"Freeze {window.name} (scope {scope.name}) is active until {until}.{how}",
                     )
                 )
     return tuple(active)

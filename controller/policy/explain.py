@@ -53,6 +53,22 @@ def explain_lines(
 
     lines.append("Rules, and the scopes that decided them:")
     lines.extend(f"  {name}: {value}" for name, value in _rule_rows(decision))
+    windows = _freeze_lines(matched, decision)
+    if windows:
+        lines.append("Freeze windows:")
+        lines.extend(windows)
+    return lines
+
+
+def _freeze_lines(scopes: list[PolicyScope], decision: PolicyDecision) -> list[str]:
+    """Every freeze window of the matching scopes, and whether it is active now."""
+    active = {(f.scope, f.window.name): f for f in decision.freezes}
+    lines: list[str] = []
+    for scope in scopes:
+        for window in scope.rules.freeze:
+            found = active.get((scope.name, window.name))
+            state = f"active until {format_instant(found.end)}" if found else "not active"
+            lines.append(f"  {window.name} ({scope.name}): {describe_window(window)}; {state}")
     return lines
 
 
@@ -110,8 +126,8 @@ def _rule_rows(decision: PolicyDecision) -> list[tuple[str, str]]:
     )
     freezes = (
         "; ".join(
-            f"{f.window.name} active until {format_instant(f.end)}"
-            + (f", excepted by {f.excepted_by}" if f.excepted_by else "")
+            f"{f.window.name} active"
+            + (f", {f.excepted_by} excepted" if f.excepted_by else "")
             + f" ({f.scope})"
             for f in decision.freezes
         )
@@ -143,8 +159,3 @@ def _rule_rows(decision: PolicyDecision) -> list[tuple[str, str]]:
         ),
         ("notify", f"{', '.join(decision.notify) or 'nobody'} {_by(decision, 'notify')}"),
     ]
-
-
-def describe_freeze_windows(scope: PolicyScope) -> list[str]:
-    """Each freeze window of a scope, for listings."""
-    return [f"{w.name}: {describe_window(w)}" for w in scope.rules.freeze]

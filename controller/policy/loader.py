@@ -1071,12 +1071,12 @@ class _Loader:
             self.problem(node, path, f"must be {expected}, got {_describe(node)}")
             return None
         if _plain(node) and node.value.lower() in _YAML11_BOOLEANS:
-            self.problem(
-                node,
-                path,
-                f"{node.value!r} reads as a boolean in YAML 1.1; quote it if you mean the text, "
-                f"or write {expected}",
+            advice = (
+                f'write "{node.value}" in quotes if you mean the text'
+                if expected == "text"
+                else f"write {expected}"
             )
+            self.problem(node, path, f"{node.value!r} reads as a boolean in YAML 1.1; {advice}")
             return None
         return str(node.value)
 
@@ -1151,6 +1151,8 @@ def _describe(node: Node) -> str:
         return "a list"
     if _is_null(node):
         return "nothing"
+    if not _plain(node):
+        return f"the text {node.value!r}"
     return f"{node.value!r}"
 
 

@@ -177,6 +177,15 @@ class Policy:
     scopes: tuple[PolicyScope, ...] = ()
     files: tuple[str, ...] = ()
 
+    @property
+    def rate_limit_window(self) -> timedelta:
+        """The longest rate-limit ``per`` of any scope: how far back callers must read
+        their audit for ``PolicyRequest.recent_actions`` (zero when no scope limits)."""
+        return max(
+            (s.rules.rate_limit.per for s in self.scopes if s.rules.rate_limit is not None),
+            default=timedelta(0),
+        )
+
     def scope(self, name: str) -> PolicyScope | None:
         """The scope called ``name``, or None."""
         return next((s for s in self.scopes if s.name == name), None)
