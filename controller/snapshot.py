@@ -8,7 +8,7 @@ output.  Reading one gives the same ClusterView a live read would.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,9 @@ CAPTURED_AT = "rollback.io/captured-at"
 # Kinds `rollback snapshot` listed in full (comma-separated); a file without it
 # counts every kind it contains as complete.
 KINDS = "rollback.io/kinds"
+# Kinds that could not be read at capture time and why, as JSON: replaying the
+# file reports the same gaps the live read did.
+UNAVAILABLE = "rollback.io/unavailable"
 
 
 def load_snapshots(paths: Iterable[str | Path], now: datetime | None = None) -> ClusterView:
@@ -36,6 +39,7 @@ def load_snapshots(paths: Iterable[str | Path], now: datetime | None = None) -> 
     stamps: list[datetime] = []
     names: list[str] = []
     listed: set[str] = set()
+    unavailable: dict[str, str] = {}
     for path in paths:
         file = Path(path)
         names.append(file.name)
@@ -47,6 +51,7 @@ def load_snapshots(paths: Iterable[str | Path], now: datetime | None = None) -> 
                 stamps.append(captured)
             kinds = str(annotations.get(KINDS) or "")
             listed.update(k.strip() for k in kinds.split(",") if k.strip())
+            unavailable.update(_unavailable(annotations.get(UNAVAILABLE)))
             objects.extend(_items(doc, file))
     captured_at = now or (max(stamps) if stamps else _latest_timestamp(objects))
     if captured_at is None:
@@ -56,19 +61,39 @@ def load_snapshots(paths: Iterable[str | Path], now: datetime | None = None) -> 
     view = ClusterView(captured_at=captured_at, source="snapshot " + ", ".join(names))
     view.extend(objects)
     view.complete = listed | set(view.kinds())
+    view.unavailable.update(unavailable)
     return view
 
 
-def dump_snapshot(objects: Iterable[JSON], captured_at: datetime, kinds: Iterable[str] = ()) -> str:
+def _unavailable(raw: object) -> dict[str, str]:
+    if not isinstance(raw, str) or not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def dump_snapshot(
+    objects: Iterable[JSON],
+    captured_at: datetime,
+    kinds: Iterable[str] = (),
+    unavailable: Mapping[str, str] | None = None,
+) -> str:
     """A YAML ``List`` of the objects with the capture time, Secrets stripped of values.
 
     ``kinds`` names the kinds that were listed in full (recorded so that a
-    kind with no objects still counts as read when the file is replayed).
+    kind with no objects still counts as read when the file is replayed);
+    ``unavailable`` the kinds that could not be read, and why.
     """
     items = [strip_secret(o) for o in objects]
     annotations = {CAPTURED_AT: format_instant(captured_at)}
-    if kinds:
-        annotations[KINDS] = ",".join(sorted(set(kinds)))
+    listed = sorted(set(kinds))
+    if listed:
+        annotations[KINDS] = ",".join(listed)
+    if unavailable:
+        annotations[UNAVAILABLE] = json.dumps(dict(sorted(unavailable.items())))
     document = {
         "apiVersion": "v1",
         "kind": "List",
