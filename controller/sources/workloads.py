@@ -39,8 +39,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from controller.durations import format_duration, parse_k8s_time
-from controller.model import ObjectRef, RevisionInfo, WorkloadFacts, WorkloadKind
+from controller.durations import format_duration, format_instant, parse_k8s_time
+from controller.model import (
+    Change,
+    ChangeKind,
+    ObjectRef,
+    RevisionInfo,
+    WorkloadFacts,
+    WorkloadKind,
+)
 from controller.policy.scoring import ScoringSettings
 from controller.sources.gitops import gitops_owner
 from controller.sources.helm import helm_release_of
@@ -865,3 +872,96 @@ def last_restart(view: ClusterView, workload: JSON) -> datetime | None:
     oldest_pod = min(created) if created else None
     candidates = [t for t in (restarted, oldest_pod) if t]
     return max(candidates) if candidates else None
+
+
+# ---------------------------------------------------------------------------
+# Deploy changes
+# ---------------------------------------------------------------------------
+
+
+def collect_workload_changes(
+    view: ClusterView,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    migration_patterns: Sequence[str] = DEFAULT_MIGRATION_PATTERNS,
+) -> list[Change]:
+    """One ``deploy`` change per workload revision that rolled out between ``since`` and ``until``.
+
+    Pure: reads the view only.  A revision counts when it became current or
+    completed its rollout in the window.  ``at`` is the rollout's completion
+    when known (the moment the new code served everyone), else its start;
+    ``started_at`` is when it became current.  ``before``/``after`` name the
+    images of the previous and new revision; the evidence lists what differs
+    between their pod templates.
+    """
+    changes: list[Change] = []
+    for workload in iter_workloads(view):
+        records = workload_revisions(view, workload, now, migration_patterns)
+        for index, record in enumerate(records):
+            info = record.info
+            start = info.active_since or info.created_at
+            at = info.completed_at or start
+            if not (since <= at <= until or since <= start <= until):
+                continue
+            previous = records[index - 1] if index else None
+            changes.append(_deploy_change(workload, record, previous))
+    return changes
+
+
+def _deploy_change(
+    workload: JSON, record: WorkloadRevision, previous: WorkloadRevision | None
+) -> Change:
+    info = record.info
+    ref = workload_ref(workload)
+    start = info.active_since or info.created_at
+    history = info.annotations.get(REVISION_HISTORY)
+    diff = (
+        diff_templates(previous.template, record.template, ref.namespace)
+        if previous
+        else ("first revision kept in history",)
+    )
+    verb = (
+        f"rolled back to the template of revision {history.split(',')[-1]}"
+        if history
+        else "rolled out"
+    )
+    headline = next((d for d in diff if d.startswith("image ")), diff[0] if diff else "")
+    stalled = info.current and info.unhealthy and info.completed_at is None
+    if info.completed_at:
+        state = f"rollout completed {format_instant(info.completed_at)}"
+    elif info.current:
+        state = (
+            f"rollout stalled: {info.health_note}"
+            if info.unhealthy
+            else "rollout not completed yet"
+        )
+    else:
+        state = "replaced before its completion was recorded"
+    evidence = [
+        f"{info.source.kind} {info.source.name} (revision {info.revision}) "
+        f"became current {format_instant(start)}",
+        state,
+        *diff,
+    ]
+    if info.health_note and not stalled:
+        evidence.append(f"health: {info.health_note}")
+    return Change(
+        kind=ChangeKind.DEPLOY,
+        target=ref,
+        at=info.completed_at or start,
+        started_at=start,
+        summary=f"{ref.short} {verb} revision {info.revision}"
+        + (f": {headline}" if headline else ""),
+        before=_revision_label(previous.info) if previous else None,
+        after=_revision_label(info),
+        cause=info.change_cause,
+        revision=info.revision,
+        previous_revision=previous.info.revision if previous else None,
+        stalled=stalled,
+        evidence=tuple(evidence),
+    )
+
+
+def _revision_label(info: RevisionInfo) -> str:
+    return f"revision {info.revision}: {', '.join(info.images) or 'no images'}"
