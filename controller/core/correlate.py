@@ -97,6 +97,36 @@ class _Part:
     message: str
 
 
+@dataclass(frozen=True)
+class _Index:
+    """The signals and workloads every suspect is scored against, indexed once.
+
+    Ranking thousands of revisions against hundreds of signals must not be a
+    product of the two: each change looks up only its own workloads.
+    """
+
+    focus: Mapping[ObjectRef, int]  # alerting workload -> its position
+    hurting: Mapping[ObjectRef, int]  # other workloads that signals name -> position
+    by_workload: Mapping[ObjectRef, tuple[Signal, ...]]
+    namespaces: frozenset[str]
+
+
+def _index(signals: Sequence[Signal], focus: Sequence[ObjectRef], incident: Incident) -> _Index:
+    by_workload: dict[ObjectRef, list[Signal]] = {}
+    for signal in signals:
+        if signal.workload is not None:
+            by_workload.setdefault(signal.workload, []).append(signal)
+    focus_order = {w: i for i, w in enumerate(dict.fromkeys(focus))}
+    hurting = [w for w in hurting_workloads(signals) if w not in focus_order]
+    namespaces = {w.namespace for w in (*focus_order, *hurting)} or set(incident.scope.namespaces)
+    return _Index(
+        focus=focus_order,
+        hurting={w: i for i, w in enumerate(hurting)},
+        by_workload={w: tuple(ss) for w, ss in by_workload.items()},
+        namespaces=frozenset(namespaces),
+    )
+
+
 def rank_suspects(
     changes: Sequence[Change],
     signals: Sequence[Signal],
@@ -116,15 +146,15 @@ def rank_suspects(
     suspects.  Ranks run 1..n by score, ties broken toward simpler kinds
     (:data:`SIMPLICITY`), then the later change, then the target's name.
     """
-    hurting = tuple(w for w in hurting_workloads(signals) if w not in focus)
+    index = _index(signals, focus, incident)
     scored: list[Suspect] = []
     for change in changes:
         if not in_window(change, incident):
             continue
         parts = [
             _closeness(change, incident, scoring),
-            _scope(change, focus, hurting, incident),
-            *_health(change, signals, incident, scoring, workloads),
+            _scope(change, index),
+            *_health(change, index, scoring, workloads),
             _prior(change, scoring),
         ]
         scored.append(_suspect(change, parts, scoring.weights, incident))
@@ -210,12 +240,7 @@ def _past(change: Change) -> str:
     }[change.kind]
 
 
-def _scope(
-    change: Change,
-    focus: Sequence[ObjectRef],
-    hurting: Sequence[ObjectRef],
-    incident: Incident,
-) -> _Part:
+def _scope(change: Change, index: _Index) -> _Part:
     affected = affected_workloads(change)
     direct = change.target.kind in WORKLOAD_KINDS
     via_code = {
@@ -227,39 +252,33 @@ def _scope(
         ChangeKind.FLAG: "evaluates it",
     }.get(change.kind, "runs what it changed")
 
-    for workload in focus:
-        if direct and change.target == workload:
-            return _Part(
-                "scope", SCOPE_ALERTING, "scope.alerting-workload", f"{workload.short} is alerting"
-            )
-    for workload in focus:
-        if workload in affected:
-            return _Part(
-                "scope",
-                SCOPE_ALERTING_VIA,
-                via_code,
-                f"the alerting {workload.short} {via_verb}",
-            )
-    for workload in hurting:
-        if direct and change.target == workload:
-            return _Part(
-                "scope",
-                SCOPE_UNHEALTHY,
-                "scope.unhealthy-workload",
-                f"{workload.short} is unhealthy",
-            )
-    for workload in hurting:
-        if workload in affected:
-            return _Part(
-                "scope",
-                SCOPE_UNHEALTHY_VIA,
-                via_code,
-                f"the unhealthy {workload.short} {via_verb}",
-            )
+    if direct and change.target in index.focus:
+        return _Part(
+            "scope",
+            SCOPE_ALERTING,
+            "scope.alerting-workload",
+            f"{change.target.short} is alerting",
+        )
+    reached = _first(affected, index.focus)
+    if reached is not None:
+        return _Part(
+            "scope", SCOPE_ALERTING_VIA, via_code, f"the alerting {reached.short} {via_verb}"
+        )
+    if direct and change.target in index.hurting:
+        return _Part(
+            "scope",
+            SCOPE_UNHEALTHY,
+            "scope.unhealthy-workload",
+            f"{change.target.short} is unhealthy",
+        )
+    reached = _first(affected, index.hurting)
+    if reached is not None:
+        return _Part(
+            "scope", SCOPE_UNHEALTHY_VIA, via_code, f"the unhealthy {reached.short} {via_verb}"
+        )
     if change.cluster_wide:
         return _Part("scope", SCOPE_CLUSTER_WIDE, "scope.cluster-wide", "it reaches every workload")
-    namespaces = {w.namespace for w in (*focus, *hurting)} or set(incident.scope.namespaces)
-    if change.target.namespace and change.target.namespace in namespaces:
+    if change.target.namespace and change.target.namespace in index.namespaces:
         return _Part(
             "scope",
             SCOPE_SAME_NAMESPACE,
@@ -269,22 +288,28 @@ def _scope(
     return _Part("scope", SCOPE_ELSEWHERE, "scope.elsewhere", "no link to what is hurting")
 
 
+def _first(workloads: Sequence[ObjectRef], order: Mapping[ObjectRef, int]) -> ObjectRef | None:
+    """The workload among ``workloads`` that comes first in ``order``, if any."""
+    hits = [w for w in workloads if w in order]
+    return min(hits, key=lambda w: order[w]) if hits else None
+
+
 def _health(
     change: Change,
-    signals: Sequence[Signal],
-    incident: Incident,
+    index: _Index,
     scoring: ScoringSettings,
     workloads: Mapping[ObjectRef, WorkloadFacts],
 ) -> list[_Part]:
     affected = set(affected_workloads(change))
     if change.cluster_wide:
-        affected |= set(hurting_workloads(signals))
+        affected |= set(index.by_workload)
     own = change.target if change.target.kind in WORKLOAD_KINDS else None
     start = began(change)
+    signals = [s for w in sorted(affected) for s in index.by_workload.get(w, ())]
 
     new: _Part | None = None
     if own is not None and change.kind in ROLLOUT_KINDS and change.revision is not None:
-        on_new = [s for s in signals if s.workload == own and s.revision == change.revision]
+        on_new = [s for s in index.by_workload.get(own, ()) if s.revision == change.revision]
         if on_new:
             new = _Part(
                 "health",
@@ -310,16 +335,9 @@ def _health(
         after = [
             s
             for s in signals
-            if s.workload in affected
-            and s.at is not None
-            and s.at >= start
-            and not _older_revision(s, change, own)
+            if s.at is not None and s.at >= start and not _older_revision(s, change, own)
         ]
-        untimed = [
-            s
-            for s in signals
-            if s.workload in affected and s.at is None and not _older_revision(s, change, own)
-        ]
+        untimed = [s for s in signals if s.at is None and not _older_revision(s, change, own)]
         if after:
             names = sorted({s.workload.short for s in after if s.workload})
             new = _Part(
@@ -342,7 +360,7 @@ def _health(
         new,
         *_old_health(
             change,
-            signals=signals,
+            index=index,
             scoring=scoring,
             workloads=workloads,
             own=own,
@@ -366,7 +384,7 @@ def _older_revision(signal: Signal, change: Change, own: ObjectRef | None) -> bo
 def _old_health(
     change: Change,
     *,
-    signals: Sequence[Signal],
+    index: _Index,
     scoring: ScoringSettings,
     workloads: Mapping[ObjectRef, WorkloadFacts],
     own: ObjectRef | None,
@@ -375,7 +393,7 @@ def _old_health(
     """Was the state before the change fine?  A part for yes, a zero-weight note for no."""
     if own is not None and change.kind in ROLLOUT_KINDS and change.previous_revision is not None:
         previous = change.previous_revision
-        on_old = [s for s in signals if s.workload == own and s.revision == previous]
+        on_old = [s for s in index.by_workload.get(own, ()) if s.revision == previous]
         facts = workloads.get(own)
         info = next((r for r in facts.revisions if r.revision == previous), None) if facts else None
         if on_old or (info is not None and info.unhealthy):
@@ -418,7 +436,7 @@ def _old_health(
         info = max(serving, key=lambda r: r.revision)
         since = info.active_since or start
         sick_before = any(
-            s.workload == workload and s.at is not None and s.at < start for s in signals
+            s.at is not None and s.at < start for s in index.by_workload.get(workload, ())
         )
         if not sick_before and start - since >= scoring.known_good_after:
             return [

@@ -22,8 +22,9 @@ times), no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 from typing import TypeVar
 
@@ -91,7 +92,7 @@ def classify(signals: Sequence[Signal], changes: Sequence[Change], incident: Inc
     in.  ``reasons`` start with one ``classification.*`` reason, followed by the
     evidence, one reason per (code, object) with a count.
     """
-    window = [c for c in changes if in_window(c, incident)]
+    window = _index_window([c for c in changes if in_window(c, incident)])
     node_faults = [s for s in signals if s.kind in NODE_FAULTS]
     hurting = frozenset(s.workload for s in signals if s.workload is not None)
     attributions = [_attribute(s, window, bool(node_faults), hurting) for s in signals]
@@ -121,7 +122,7 @@ def classify(signals: Sequence[Signal], changes: Sequence[Change], incident: Inc
 
 def _attribute(
     signal: Signal,
-    window: Sequence[Change],
+    window: _Window,
     nodes_failing: bool,
     hurting: frozenset[ObjectRef],
 ) -> _Attribution:
@@ -175,6 +176,32 @@ def _attribute(
     return _Attribution(signal, _Side.NONE, f"unexplained.{kind.value}")
 
 
+@dataclass(frozen=True)
+class _Window:
+    """The changes in the window, indexed so each symptom looks up only its own."""
+
+    software_by_workload: Mapping[ObjectRef, tuple[Change, ...]]
+    rollouts_by_namespace: Mapping[str, tuple[Change, ...]]
+    infra: tuple[Change, ...]
+
+
+def _index_window(changes: Sequence[Change]) -> _Window:
+    by_workload: dict[ObjectRef, list[Change]] = {}
+    by_namespace: dict[str, list[Change]] = {}
+    for change in changes:
+        if change.kind not in SOFTWARE_KINDS:
+            continue
+        for ref in {change.target, *change.affects}:
+            by_workload.setdefault(ref, []).append(change)
+        if change.kind in ROLLOUT_KINDS:
+            by_namespace.setdefault(change.target.namespace, []).append(change)
+    return _Window(
+        software_by_workload={k: tuple(v) for k, v in by_workload.items()},
+        rollouts_by_namespace={k: tuple(v) for k, v in by_namespace.items()},
+        infra=tuple(c for c in changes if c.kind is ChangeKind.INFRA),
+    )
+
+
 def _on_new_revision(signal: Signal, change: Change) -> bool:
     return (
         change.kind in ROLLOUT_KINDS
@@ -185,7 +212,7 @@ def _on_new_revision(signal: Signal, change: Change) -> bool:
 
 
 def _explaining_change(
-    signal: Signal, window: Sequence[Change], hurting: frozenset[ObjectRef]
+    signal: Signal, window: _Window, hurting: frozenset[ObjectRef]
 ) -> Change | None:
     """The software change that best explains ``signal``, or None.
 
@@ -199,20 +226,15 @@ def _explaining_change(
     """
     workload = signal.workload
     candidates: list[Change] = []
-    for change in window:
-        if change.kind not in SOFTWARE_KINDS:
-            continue
-        if workload is None:
-            if (
-                signal.kind is SignalKind.QUOTA_EXCEEDED
-                and change.kind in ROLLOUT_KINDS
-                and change.target.namespace == signal.target.namespace
-                and (change.stalled or change.target in hurting)
-            ):
-                candidates.append(change)
-            continue
-        if change.target != workload and workload not in change.affects:
-            continue
+    if workload is None:
+        if signal.kind is SignalKind.QUOTA_EXCEEDED:
+            candidates = [
+                c
+                for c in window.rollouts_by_namespace.get(signal.target.namespace, ())
+                if c.stalled or c.target in hurting
+            ]
+        return max(candidates, key=_latest) if candidates else None
+    for change in window.software_by_workload.get(workload, ()):
         own_rollout = change.target == workload and change.kind in ROLLOUT_KINDS
         if own_rollout and signal.revision is not None and change.revision is not None:
             if signal.revision == change.revision:
@@ -221,25 +243,26 @@ def _explaining_change(
         if signal.at is not None and signal.at < began(change):
             continue
         candidates.append(change)
-    if not candidates:
-        return None
-    return max(candidates, key=lambda c: (began(c), str(c.target)))
+    return max(candidates, key=_latest) if candidates else None
 
 
-def _infra_change(signal: Signal, window: Sequence[Change]) -> Change | None:
+def _latest(change: Change) -> tuple[datetime, str]:
+    return began(change), str(change.target)
+
+
+def _infra_change(signal: Signal, window: _Window) -> Change | None:
     """An infrastructure change (node, quota) that reaches the signal's workload or object."""
     hits = [
         c
-        for c in window
-        if c.kind is ChangeKind.INFRA
-        and (
+        for c in window.infra
+        if (
             c.cluster_wide
             or c.target == signal.target
             or (signal.workload is not None and signal.workload in c.affects)
         )
         and (signal.at is None or signal.at >= began(c))
     ]
-    return max(hits, key=lambda c: (began(c), str(c.target))) if hits else None
+    return max(hits, key=_latest) if hits else None
 
 
 def _software_code(signal: Signal, change: Change) -> str:
