@@ -268,15 +268,29 @@ class _Loader:
         if not isinstance(root, MappingNode):
             self.problem(root, "(root)", f"a policy is a mapping of fields, got {_describe(root)}")
             return None
-        self._precheck(root, "")
+        if not self._precheck(root, "", set()):
+            return None
         self._check_version(root)
         self._index_named_items(root, source.name)
         return root
 
-    def _precheck(self, node: Node, path: str) -> None:
-        """Duplicate keys, merge keys and custom tags, anywhere in one file."""
+    def _precheck(self, node: Node, path: str, visited: set[int]) -> bool:
+        """Duplicate keys, merge keys, aliases and custom tags, anywhere in one file.
+
+        Returns False when the file uses aliases: the composer shares aliased
+        nodes (or makes them recursive), so such a file is not walked further.
+        """
         from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+        if id(node) in visited:
+            self.problem(
+                node,
+                path or "(root)",
+                "is an alias (*name) of the value anchored here; "
+                "aliases are not supported: write it out",
+            )
+            return False
+        visited.add(id(node))
         if not node.tag.startswith(_YAML):
             self.problem(node, path or "(root)", f"unknown YAML tag {node.tag!r}; remove it")
         if isinstance(node, MappingNode):
@@ -299,10 +313,13 @@ class _Loader:
                     )
                 else:
                     seen[key.value] = key.start_mark.line + 1
-                self._precheck(value, child)
+                if not self._precheck(value, child, visited):
+                    return False
         elif isinstance(node, SequenceNode):
             for i, item in enumerate(node.value):
-                self._precheck(item, f"{path}[{i}]")
+                if not self._precheck(item, f"{path}[{i}]", visited):
+                    return False
+        return True
 
     def _check_version(self, root: MappingNode) -> None:
         pairs = _pairs(root)

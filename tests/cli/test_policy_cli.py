@@ -132,6 +132,8 @@ class TestExplain:
               nightly-batch (production): weekly mon,tue,wed,thu,fri 23:30-01:30 Europe/London; not active
             """  # noqa: E501
         )
+        # docs/policy.md shows this very output
+        assert result.stdout in (ROOT / "docs" / "policy.md").read_text(encoding="utf-8")
 
     def test_staging_lets_the_controller_act_within_its_rate_limit(self) -> None:
         result = rollback(
