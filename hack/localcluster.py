@@ -365,8 +365,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _kill_groups(pids: list[int], grace: float = 3.0) -> None:
-    """SIGTERM each process group, wait up to ``grace`` seconds, then SIGKILL what is left."""
+def _kill_groups(pids: list[int], grace: float = 1.0) -> None:
+    """SIGTERM each process group, wait up to ``grace`` seconds, then SIGKILL what is left.
+
+    The data is thrown away, so a graceful shutdown buys nothing but time.
+    """
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
@@ -379,9 +382,12 @@ def _kill_groups(pids: list[int], grace: float = 3.0) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
     for pid in pids:
         with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, 0)
+            os.waitpid(pid, 0)  # ours: reap it
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)  # not ours (`down`): wait for init to see it die
 
 
 def _tail(path: Path, lines: int = 1) -> str:
@@ -887,6 +893,39 @@ def _cmd_env(_args: argparse.Namespace) -> int:
     return 0
 
 
+def running(tag: str | None = None) -> list[tuple[int, str]]:
+    """Processes running a binary from our cache: (pid, command line), oldest first.
+
+    With ``tag``, only those whose environment has ``ROLLBACK_CP_TAG=<tag>``: the
+    components inherit it from whoever started them, so a test run that sets it
+    can find exactly what it left behind, even with other clusters running.
+    """
+    prefix = str(bin_dir()) + "/"
+    found: list[tuple[int, str]] = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if not argv[0].decode(errors="replace").startswith(prefix):
+                continue
+            if tag is not None:
+                environ = (proc / "environ").read_bytes().split(b"\0")
+                if f"ROLLBACK_CP_TAG={tag}".encode() not in environ:
+                    continue
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if _alive(int(proc.name)):
+            found.append((int(proc.name), b" ".join(argv).decode(errors="replace").strip()))
+    return sorted(found)
+
+
+def _cmd_ps(args: argparse.Namespace) -> int:
+    for pid, cmdline in running(args.tag):
+        print(pid, cmdline[:160])
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="localcluster.py", description=__doc__.split("\n\n")[0] if __doc__ else None
@@ -898,6 +937,9 @@ def main(argv: list[str] | None = None) -> int:
     up.set_defaults(run=_cmd_up)
     sub.add_parser("down", help="stop the background control plane").set_defaults(run=_cmd_down)
     sub.add_parser("env", help="print `export KUBECONFIG=...`").set_defaults(run=_cmd_env)
+    ps = sub.add_parser("ps", help="list running control-plane processes from our cache")
+    ps.add_argument("--tag", help="only those started with ROLLBACK_CP_TAG=TAG")
+    ps.set_defaults(run=_cmd_ps)
     args = parser.parse_args(argv)
     code: int = args.run(args)
     return code
