@@ -45,10 +45,11 @@ def policy() -> None:
     help="Check FILES as one stack, merged in the order given (as repeated --policy loads them).",
 )
 def check(files: tuple[str, ...], merged: bool) -> None:
-    """Validate policy FILES: `FILE: ok`, or every problem as FILE:LINE:COL path: message.
+    """Validate policy FILES; exit 2 on any problem.
 
-    Each file is checked on its own, merged onto the shipped defaults; with
-    --merged, the files are checked together.  Exit 2 on any problem.
+    Prints `FILE: ok` per valid file, and every problem to stderr as
+    FILE:LINE:COL field.path: message.  Each file is checked on its own, merged
+    onto the shipped defaults; with --merged, the files are checked together.
     """
     from controller.policy.loader import load_policy
 
@@ -121,7 +122,7 @@ def explain(  # noqa: PLR0917 - click passes every option by keyword
     recent: tuple[str, ...],
     policy_files: tuple[str, ...],
 ) -> None:
-    """Show which scopes match a target, whether ACTION is allowed, and why."""
+    """Say whether an action is allowed on a target, which scopes decide, and why."""
     from controller.durations import parse_instant
     from controller.model import ActionKind, Safety
     from controller.policy import PolicyRequest, RecentAction, evaluate, explain_lines
