@@ -100,7 +100,20 @@ def dump_snapshot(
         "metadata": {"annotations": annotations},
         "items": items,
     }
-    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+    # Keys sorted and multi-line strings as blocks, as kubectl prints them.
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=True, default_flow_style=False)
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
 
 
 def strip_secret(obj: JSON) -> JSON:
