@@ -95,7 +95,7 @@ CORE_KINDS = frozenset({"Deployment", "ReplicaSet", "Pod"})
 PAGE_SIZE = 10_000
 
 # Objects that live outside the workload's namespace but belong to it.
-_FOLLOWED_KINDS = frozenset(
+FOLLOWED_KINDS = frozenset(
     {"Application", "Kustomization", "HelmRelease", "FeatureFlag", "FeatureFlagSource"}
 )
 
@@ -321,7 +321,7 @@ def scope_view(view: ClusterView, scope: Scope) -> ClusterView:
     out.complete = set(view.complete)
     for obj in view.all_objects():
         kind = str(obj.get("kind"))
-        if kind in CLUSTER_SCOPED or kind in _FOLLOWED_KINDS or namespace_of(obj) in keep:
+        if kind in CLUSTER_SCOPED or kind in FOLLOWED_KINDS or namespace_of(obj) in keep:
             out.add(obj)
     return out
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from controller.durations import parse_duration, parse_instant
 from controller.errors import UserInputError
 from controller.model import ObjectRef, Scope
+from controller.view import namespace_of
 
 if TYPE_CHECKING:
     from controller.assess import Assessment
@@ -140,10 +141,19 @@ def prepare(inputs: AssessInputs, scoring: ScoringSettings) -> Prepared:
         parse_start(inputs.incident_start, datetime.now(UTC))
         view = load_snapshots(inputs.snapshots, now=now_override)
         now = view.captured_at.astimezone(UTC)
+        if not scope.all_namespaces and not scope.namespaces:
+            # The snapshot's own namespaces: what it was captured for.
+            scope = Scope(
+                namespaces=_snapshot_namespaces(view),
+                selector=scope.selector,
+                workloads=scope.workloads,
+            )
         return Prepared(view, scope, parse_start(inputs.incident_start, now), now, lookback, None)
     if now_override is not None:
         raise UserInputError("--now only applies to --snapshot; a live cluster is read now")
-    now = datetime.now(UTC)
+    # Whole seconds: the time printed is the time used, so replaying a
+    # snapshot with --now set to it gives the same answer.
+    now = datetime.now(UTC).replace(microsecond=0)
     start = parse_start(inputs.incident_start, now)
     from controller.assess import read_view
     from controller.kube import Kube
@@ -160,6 +170,17 @@ def prepare(inputs: AssessInputs, scoring: ScoringSettings) -> Prepared:
     finally:
         kube.close()
     return Prepared(view, scope, start, now, lookback, kube.requests)
+
+
+def _snapshot_namespaces(view: ClusterView) -> tuple[str, ...]:
+    from controller.assess import FOLLOWED_KINDS
+
+    return tuple(
+        sorted(
+            {namespace_of(o) for o in view.all_objects() if o.get("kind") not in FOLLOWED_KINDS}
+            - {""}
+        )
+    )
 
 
 def run_assessment(inputs: AssessInputs) -> Assessment:

@@ -62,7 +62,7 @@ def snapshot(
             workloads=workloads,
         )
     )
-    now = datetime.now(UTC)
+    now = datetime.now(UTC).replace(microsecond=0)
     kube = Kube(kubeconfig=kubeconfig, context=context)
     try:
         if not scope.all_namespaces and not scope.namespaces:
