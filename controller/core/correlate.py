@@ -75,7 +75,7 @@ SCOPE_ALERTING_VIA = 0.9  # something it reads or runs with changed (config, fla
 SCOPE_UNHEALTHY = 0.8  # a workload seen unhealthy (not the alerting one) changed
 SCOPE_UNHEALTHY_VIA = 0.7  # something an unhealthy workload reads changed
 SCOPE_CLUSTER_WIDE = 0.5  # a change that touches everything (nodes, CRDs, admission)
-SCOPE_SAME_NAMESPACE = 0.4  # the same namespace, no known link
+SCOPE_SAME_NAMESPACE = 0.4  # the same namespace, no known link (or nothing hurts at all)
 SCOPE_ELSEWHERE = 0.1  # in scope, but no link at all
 
 # Health family: the new revision is unhealthy (or the consumers of a changed
@@ -108,17 +108,17 @@ class _Index:
     focus: Mapping[ObjectRef, int]  # alerting workload -> its position
     hurting: Mapping[ObjectRef, int]  # other workloads that signals name -> position
     by_workload: Mapping[ObjectRef, tuple[Signal, ...]]
-    namespaces: frozenset[str]
+    namespaces: frozenset[str]  # namespaces of the alerting and hurting workloads
 
 
-def _index(signals: Sequence[Signal], focus: Sequence[ObjectRef], incident: Incident) -> _Index:
+def _index(signals: Sequence[Signal], focus: Sequence[ObjectRef]) -> _Index:
     by_workload: dict[ObjectRef, list[Signal]] = {}
     for signal in signals:
         if signal.workload is not None:
             by_workload.setdefault(signal.workload, []).append(signal)
     focus_order = {w: i for i, w in enumerate(dict.fromkeys(focus))}
     hurting = [w for w in hurting_workloads(signals) if w not in focus_order]
-    namespaces = {w.namespace for w in (*focus_order, *hurting)} or set(incident.scope.namespaces)
+    namespaces = {w.namespace for w in (*focus_order, *hurting)}
     return _Index(
         focus=focus_order,
         hurting={w: i for i, w in enumerate(hurting)},
@@ -146,7 +146,7 @@ def rank_suspects(
     suspects.  Ranks run 1..n by score, ties broken toward simpler kinds
     (:data:`SIMPLICITY`), then the later change, then the target's name.
     """
-    index = _index(signals, focus, incident)
+    index = _index(signals, focus)
     scored: list[Suspect] = []
     for change in changes:
         if not in_window(change, incident):
@@ -284,6 +284,15 @@ def _scope(change: Change, index: _Index) -> _Part:
             SCOPE_SAME_NAMESPACE,
             "scope.same-namespace",
             f"same namespace ({change.target.namespace}), no direct link",
+        )
+    if not index.namespaces:
+        # Nothing alerts and nothing hurts: every change in the assessed scope is
+        # as near as any other.
+        return _Part(
+            "scope",
+            SCOPE_SAME_NAMESPACE,
+            "scope.in-scope",
+            "in the assessed scope; nothing alerting or unhealthy to link it to",
         )
     return _Part("scope", SCOPE_ELSEWHERE, "scope.elsewhere", "no link to what is hurting")
 

@@ -18,6 +18,9 @@ fault is in the software and the remedy is known to be safe:
 * a migration, an infrastructure change or a bare commit -> ``investigate``
   with what to look at.
 
+``summary`` never repeats the action (renderers print ``ROLL BACK: <summary>``):
+``deployment/web to revision 3 (safe)``, ``configmap/app to 7, then restart
+deployment/web``, ``nothing changed in the window, so a rollback cannot help``.
 ``plan_hash`` and ``preview`` stay empty: the pipeline fills them from the
 execute planner.  Pure: no side effects; the clock is ``incident.now``.
 """
@@ -115,7 +118,7 @@ def recommend(
         return Recommendation(
             action=ActionKind.INVESTIGATE,
             target=None,
-            summary="investigate: nothing changed in the window, so a rollback cannot help",
+            summary="nothing changed in the window, so a rollback cannot help",
             reasons=(
                 Reason(
                     "decide.no-changes",
@@ -134,7 +137,7 @@ def recommend(
             f"the top suspect, {label}, scores only {top.score:.2f} (acting needs"
             f" {MIN_ACT_SCORE:.2f}): too weak to act on",
             triage,
-            summary=f"investigate: no strong suspect (best: {label}, {top.score:.2f})",
+            summary=f"no strong suspect (best: {label}, {top.score:.2f})",
         )
     if not any(r.code in LINK_CODES for r in top.reasons):
         return _investigate(
@@ -143,7 +146,7 @@ def recommend(
             f"the top suspect, {label}, has no link to what hurts (not the alerting or an"
             " unhealthy workload, nothing they read): too weak to act on",
             triage,
-            summary=f"investigate: {label} changed, but nothing ties it to what hurts",
+            summary=f"{label} changed, but nothing ties it to what hurts",
         )
     context = _context(triage, suspects)
     kind = top.change.kind
@@ -188,7 +191,7 @@ def _rollback(
         return Recommendation(
             action=ActionKind.INVESTIGATE,
             target=workloads[0] if workloads else top.change.target,
-            summary=f"investigate: {label} is the top suspect, but its rollback was not judged",
+            summary=f"{label} is the top suspect, but its rollback was not judged",
             reasons=(
                 Reason(
                     "decide.no-workload-facts",
@@ -218,7 +221,7 @@ def _rollback(
         return Recommendation(
             action=ActionKind.INVESTIGATE,
             target=workload,
-            summary=f"investigate: {what}",
+            summary=f"{what}",
             reasons=(
                 Reason(
                     code,
@@ -237,8 +240,7 @@ def _rollback(
         action=ActionKind.ROLLBACK,
         target=workload,
         summary=(
-            f"roll back {workload.short} to revision {verdict.to_revision}"
-            f" ({verdict.safety.value}){extra}"
+            f"{workload.short} to revision {verdict.to_revision} ({verdict.safety.value}){extra}"
         ),
         reasons=(
             Reason(
@@ -293,7 +295,7 @@ def _revert_config(top: Suspect, known_config_versions: Mapping[ObjectRef, str])
         return Recommendation(
             action=ActionKind.INVESTIGATE,
             target=ref,
-            summary=f"investigate: {ref.short} changed, but its prior content is unknown",
+            summary=f"{ref.short} changed, but its prior content is unknown",
             reasons=(
                 Reason(
                     "decide.config-prior-unknown",
@@ -306,7 +308,7 @@ def _revert_config(top: Suspect, known_config_versions: Mapping[ObjectRef, str])
     return Recommendation(
         action=ActionKind.REVERT_CONFIG,
         target=ref,
-        summary=f"revert {ref.short} to {version} and restart {consumers}",
+        summary=f"{ref.short} to {version}, then restart {consumers}",
         reasons=(
             Reason(
                 "decide.revert-config",
@@ -330,7 +332,7 @@ def _disable_flag(
             action=ActionKind.INVESTIGATE,
             target=ref,
             flag=key,
-            summary=f"investigate: flag {key} was turned off just before the incident",
+            summary=f"flag {key} was turned off just before the incident",
             reasons=(
                 Reason(
                     "decide.flag-turned-off",
@@ -345,7 +347,7 @@ def _disable_flag(
             action=ActionKind.INVESTIGATE,
             target=ref,
             flag=key,
-            summary=f"investigate: flag {key} changed, but its off variant is unknown",
+            summary=f"flag {key} changed, but its off variant is unknown",
             reasons=(
                 Reason(
                     "decide.flag-off-unknown",
@@ -358,7 +360,7 @@ def _disable_flag(
         action=ActionKind.DISABLE_FLAG,
         target=ref,
         flag=key,
-        summary=f"disable flag {key} on {ref.short} (default variant -> {variant})",
+        summary=f"flag {key} on {ref.short} (default variant -> {variant})",
         reasons=(
             Reason(
                 "decide.disable-flag",
@@ -388,9 +390,9 @@ def turned_off(change: Change, off_variant: str) -> bool:
 
 _NO_REMEDY_SUMMARY: Mapping[ChangeKind, str] = MappingProxyType(
     {
-        ChangeKind.MIGRATION: "investigate: a migration is the top suspect; roll forward",
-        ChangeKind.INFRA: "investigate: an infrastructure change is the top suspect",
-        ChangeKind.COMMIT: "investigate: a commit is the top suspect; find what deployed it",
+        ChangeKind.MIGRATION: "a migration is the top suspect; roll forward",
+        ChangeKind.INFRA: "an infrastructure change is the top suspect",
+        ChangeKind.COMMIT: "a commit is the top suspect; find what deployed it",
     }
 )
 

@@ -116,6 +116,13 @@ CASES = [
         ("closeness", "scope.elsewhere", "prior.deploy"),
     ),
     Case(
+        "nothing alerts and nothing hurts: a deploy is merely in scope",
+        deploy(CART, 8, at=-3),
+        (),
+        (),
+        ("closeness", "scope.in-scope", "prior.deploy"),
+    ),
+    Case(
         "a cluster-wide node change, with workloads failing after it",
         node_change("worker-4", at=-6),
         (crash_loop(WEB, 3, at=-1),),

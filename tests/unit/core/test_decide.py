@@ -292,7 +292,7 @@ def test_scenario(s: Scenario) -> None:
 
 def test_rollback_recommendation_reads_as_one_sentence_and_a_revision() -> None:
     rec = decide((crash_loop(WEB, 4),), (deploy(WEB, 4, at=-3),), {WEB: facts(WEB)})
-    assert rec.summary == "roll back deployment/web to revision 3 (safe)"
+    assert rec.summary == "deployment/web to revision 3 (safe)"
     assert rec.reasons[0].message == (
         "deployment/web revision 4 is the top suspect (0.96); revision 3 is the rollback target"
     )
@@ -304,7 +304,7 @@ def test_helm_managed_rollback_suggests_helm() -> None:
     )
     assert rec.action is ActionKind.ROLLBACK
     assert rec.summary == (
-        "roll back deployment/web to revision 3 (safe) (Helm-managed: prefer helm rollback)"
+        "deployment/web to revision 3 (safe) (Helm-managed: prefer helm rollback)"
     )
 
 
@@ -358,7 +358,7 @@ def test_a_weak_top_suspect_is_not_acted_on() -> None:
     rec = recommend(_UNKNOWN, (weak,), {}, incident())
     assert rec.action is ActionKind.INVESTIGATE
     assert rec.reasons[0].code == "decide.weak-suspect"
-    assert rec.summary == "investigate: no strong suspect (best: deployment/web revision 4, 0.49)"
+    assert rec.summary == "no strong suspect (best: deployment/web revision 4, 0.49)"
 
 
 def test_a_suspect_with_no_link_to_what_hurts_is_not_acted_on() -> None:
