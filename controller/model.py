@@ -301,6 +301,9 @@ class SafetyVerdict:
     reasons: tuple[Reason, ...]
     to_revision: int | None = None
     time_to_restore: timedelta | None = None
+    # Added by the core: the workload's current revision, the one a rollback
+    # would leave (filled by core.safety.assess_rollback, not by the sources).
+    from_revision: int | None = None
 
 
 @dataclass(frozen=True)
