@@ -210,6 +210,33 @@ def _rollback(
         ),
     )
     verdict = safety_by_workload[workload]
+    change = top.change
+    if (
+        change.kind is ChangeKind.DEPLOY
+        and change.target == workload
+        and change.revision is not None
+        and verdict.from_revision is not None
+        and verdict.from_revision != change.revision
+    ):
+        # The suspect revision no longer runs: someone already rolled back or
+        # forward.  Rolling back again would move away from what runs now.
+        return Recommendation(
+            action=ActionKind.INVESTIGATE,
+            target=workload,
+            summary=(
+                f"{label} is no longer current ({workload.short} runs revision"
+                f" {verdict.from_revision}); check whether service recovered"
+            ),
+            reasons=(
+                Reason(
+                    "decide.already-replaced",
+                    f"{label} is the top suspect ({top.score:.2f}), but {workload.short} now"
+                    f" runs revision {verdict.from_revision}: it was already rolled back or"
+                    " replaced; a second rollback would move away from that",
+                ),
+            ),
+            safety=verdict,
+        )
     if verdict.to_revision is None or verdict.safety is Safety.UNSAFE:
         instead = _instead(top, suspects, known_config_versions, flag_off_variants)
         code = "decide.no-rollback-target" if verdict.to_revision is None else "decide.unsafe"

@@ -116,7 +116,7 @@ def assess_rollback(
     """
     target, checks = _choose_target(workload, scoring)
     if target is None:
-        return _verdict(checks, None, None)
+        return _verdict(checks, None, None, workload.current_revision)
     current = _revision(workload, workload.current_revision)
     since = _unproven_since(workload, target, scoring, incident)
     left = _left_service(workload, target, incident)
@@ -130,7 +130,7 @@ def assess_rollback(
     checks += _data_checks(workload, current, incident)
     restore, restore_checks = _estimate_restore_time(workload)
     checks += restore_checks
-    return _verdict(checks, target.revision, restore)
+    return _verdict(checks, target.revision, restore, workload.current_revision)
 
 
 # ---------------------------------------------------------------------------
@@ -675,7 +675,10 @@ def _estimate_restore_time(workload: WorkloadFacts) -> tuple[timedelta | None, l
 
 
 def _verdict(
-    checks: Sequence[_Check], to_revision: int | None, restore: timedelta | None
+    checks: Sequence[_Check],
+    to_revision: int | None,
+    restore: timedelta | None,
+    from_revision: int,
 ) -> SafetyVerdict:
     raw = BASE_SCORE + sum(c.reason.weight for c in checks)
     score = round(min(max(raw, 0.0), 100.0))
@@ -694,4 +697,5 @@ def _verdict(
         reasons=tuple(c.reason for c in ordered),
         to_revision=to_revision,
         time_to_restore=restore,
+        from_revision=from_revision,
     )

@@ -266,6 +266,25 @@ SCENARIOS = [
         ("decide.migration-suspect",),
     ),
     Scenario(
+        "already rolled back after the start: do not roll back a second time",
+        (),
+        (deploy(WEB, 4, at=-3), deploy(WEB, 5, at=3, started=2)),
+        ActionKind.INVESTIGATE,
+        WEB,
+        ("decide.already-replaced",),
+        workloads={
+            WEB: facts(
+                WEB,
+                (
+                    revision(WEB, 2, since=-2880, until=-4),
+                    revision(WEB, 4, since=-4, until=2, unhealthy=True),
+                    revision(WEB, 5, since=2, current=True, completed=3),
+                ),
+            )
+        },
+        safety=Safety.SAFE,
+    ),
+    Scenario(
         "a deploy with no rollback facts: investigate",
         (crash_loop(API, 9),),
         (deploy(API, 9, at=-3),),

@@ -452,6 +452,7 @@ def test_verdict_target_and_reason_codes(case: Case) -> None:
     assert tuple(r.code for r in verdict.reasons) == case.codes
     assert verdict.safety is case.safety
     assert verdict.to_revision == case.to_revision
+    assert verdict.from_revision == case.workload.current_revision
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
