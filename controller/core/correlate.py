@@ -35,6 +35,7 @@ from controller.core.timeline import (
     affected_workloads,
     before_start,
     began,
+    follows,
     hurting_workloads,
     in_window,
     straddles_start,
@@ -313,7 +314,6 @@ def _health(
     if change.cluster_wide:
         affected |= set(index.by_workload)
     own = change.target if change.target.kind in WORKLOAD_KINDS else None
-    start = began(change)
     signals = [s for w in sorted(affected) for s in index.by_workload.get(w, ())]
 
     new: _Part | None = None
@@ -344,7 +344,7 @@ def _health(
         after = [
             s
             for s in signals
-            if s.at is not None and s.at >= start and not _older_revision(s, change, own)
+            if s.at is not None and follows(s.at, change) and not _older_revision(s, change, own)
         ]
         untimed = [s for s in signals if s.at is None and not _older_revision(s, change, own)]
         if after:

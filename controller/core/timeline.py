@@ -56,6 +56,19 @@ NODE_FAULTS: frozenset[SignalKind] = frozenset(
 )
 
 
+# A change explains, by timing alone, a symptom that began after it began and
+# no later than this after it took effect.  A workload that served for hours
+# after a change and then fell ill points elsewhere (a dependency, the nodes,
+# load); a symptom on exactly the revision a rollout introduced is that
+# rollout's whatever the timing.
+EFFECT_WINDOW = timedelta(hours=1)
+
+
+def follows(moment: datetime, change: Change) -> bool:
+    """True when a symptom that began at ``moment`` can be the effect of ``change``."""
+    return began(change) <= moment <= change.at + EFFECT_WINDOW
+
+
 def began(change: Change) -> datetime:
     """When the change began: its rollout start if known, else when it took effect."""
     return change.started_at if change.started_at is not None else change.at

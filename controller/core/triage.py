@@ -36,6 +36,7 @@ from controller.core.timeline import (
     before_start,
     began,
     change_label,
+    follows,
     in_window,
 )
 from controller.model import (
@@ -240,7 +241,7 @@ def _explaining_change(
             if signal.revision == change.revision:
                 return change
             continue
-        if signal.at is not None and signal.at < began(change):
+        if signal.at is not None and not follows(signal.at, change):
             continue
         candidates.append(change)
     return max(candidates, key=_latest) if candidates else None
@@ -260,7 +261,7 @@ def _infra_change(signal: Signal, window: _Window) -> Change | None:
             or c.target == signal.target
             or (signal.workload is not None and signal.workload in c.affects)
         )
-        and (signal.at is None or signal.at >= began(c))
+        and (signal.at is None or follows(signal.at, c))
     ]
     return max(hits, key=_latest) if hits else None
 

@@ -386,3 +386,20 @@ def test_a_workload_restarted_recently_shows_no_healthy_before_evidence() -> Non
         "health.affected-unhealthy",
         "prior.flag",
     ]
+
+
+def test_a_symptom_long_after_the_change_is_no_health_evidence() -> None:
+    """Given a ConfigMap written 5h before and its consumer ill only for the last minute,
+    then no health evidence: the consumer ran fine for hours with the new config."""
+    (suspect,) = rank_suspects(
+        (config_change(configmap("web-config"), at=-300, consumers=[WEB]),),
+        (not_ready(WEB, 3, at=-1),),
+        incident(),
+        SCORING,
+        (WEB,),
+    )
+    assert [r.code for r in suspect.reasons] == [
+        "closeness",
+        "scope.consumed-config",
+        "prior.config",
+    ]

@@ -95,6 +95,27 @@ CASES = [
         ("classification.unknown", "unexplained.oom-killed"),
     ),
     Case(
+        "deployed 20h ago, served fine, replicas unavailable now: timing alone explains nothing",
+        (unavailable(WEB, at=-1),),
+        (deploy(WEB, 4, at=-1200),),
+        Classification.UNKNOWN,
+        ("classification.unknown", "unexplained.unavailable"),
+    ),
+    Case(
+        "crash loop on exactly the revision rolled out 20h ago: still that rollout's",
+        (crash_loop(WEB, 4, at=-1),),
+        (deploy(WEB, 4, at=-1200),),
+        Classification.SOFTWARE,
+        ("classification.software", "software.new-revision-unhealthy"),
+    ),
+    Case(
+        "three workloads deployed hours ago all unavailable now: widespread",
+        (unavailable(WEB, at=-1), unavailable(API, at=-1), unavailable(CART, at=-1)),
+        (deploy(WEB, 4, at=-300), deploy(API, 7, at=-400), deploy(CART, 2, at=-500)),
+        Classification.INFRASTRUCTURE,
+        ("classification.infrastructure", "infra.widespread"),
+    ),
+    Case(
         "consumer of a changed ConfigMap turned not Ready after the write",
         (not_ready(API, None, at=-8),),
         (config_change(configmap("api-config"), at=-10, consumers=[API]),),
