@@ -179,7 +179,15 @@ class Change:
 
 @dataclass(frozen=True)
 class Signal:
-    """An observation of ill health, placed in a triage block."""
+    """An observation of ill health, placed in a triage block.
+
+    ``at`` is when the symptom *began* (a pod's Ready=False transition, the
+    first failure), not its latest occurrence: the core attributes a symptom to
+    a change only if it began after the change and within an hour of it taking
+    effect (core.timeline.EFFECT_WINDOW), unless ``revision`` is exactly the
+    revision a rollout introduced.  None when unknown.  ``workload`` is the
+    workload whose pods (or, for a Service, whose endpoints) are affected.
+    """
 
     kind: SignalKind
     block: Block
