@@ -168,3 +168,18 @@ def test_without_go_the_e2e_tests_are_skipped_with_the_same_reason(tmp_path: Pat
     assert reasons[0] == f"E2E SKIPPED: e2e tests cannot run: {MISSING_GO}"
     assert len(reasons) == 2  # the loud line, and all skips folded into one -ra line
     assert reasons[1].startswith("SKIPPED [3] tests/conftest.py:")
+
+
+def test_a_test_kubeconfig_that_does_not_exist_stops_a_required_run(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROLLBACK_")}
+    missing = tmp_path / "nowhere.kubeconfig"
+    env.update(ROLLBACK_E2E="require", ROLLBACK_TEST_KUBECONFIG=str(missing))
+
+    result = _pytest(env)
+
+    assert result.returncode == 3
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if str(missing) in line]
+    assert lines == [
+        "! _pytest.outcomes.Exit: ROLLBACK_E2E=require but the e2e tests cannot run: "
+        f"ROLLBACK_TEST_KUBECONFIG={missing} is not a file !"
+    ]
