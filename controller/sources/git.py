@@ -58,6 +58,32 @@ def open_repo(path: str) -> Any:
         raise UserInputError("--git-repo needs the git program, which is not on PATH") from None
 
 
+def read_file_at(path: str, ref: str, file_path: str) -> str:
+    """The text of ``file_path`` at commit ``ref`` in the repository at ``path``.
+
+    For ``rollback execute configmap/NAME --from-git REF:PATH``: a known prior
+    version of a ConfigMap manifest.  Reads only; one clear error for an
+    unknown ref, a missing file or a binary one.
+    """
+    import git
+
+    repo = open_repo(path)
+    try:
+        commit = repo.commit(ref)
+    except (git.BadName, ValueError, git.GitCommandError):
+        raise UserInputError(f"--from-git {ref}:{file_path}: no commit {ref!r} in {path}") from None
+    try:
+        blob = commit.tree / file_path.lstrip("/")
+    except KeyError:
+        raise UserInputError(
+            f"--from-git {ref}:{file_path}: no such file at {commit.hexsha[:12]}"
+        ) from None
+    try:
+        return str(blob.data_stream.read().decode("utf-8"))
+    except (UnicodeDecodeError, AttributeError):
+        raise UserInputError(f"--from-git {ref}:{file_path}: not a text file") from None
+
+
 def image_commit(repo: Any, image: str) -> str | None:
     """The full SHA of the commit an image tag names, or None."""
     tag = image.split("@", 1)[0].rpartition(":")[2] if ":" in image else ""
