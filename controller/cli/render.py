@@ -68,7 +68,8 @@ def _verdict(a: Assessment) -> Iterator[str]:
     colour = _SAFETY_COLOUR.get(verdict.safety) if verdict else None
     if rec.action is ActionKind.INVESTIGATE:
         colour = "yellow"
-    yield click.style(f"{_HEADLINE[rec.action]}: {rec.summary}", bold=True, fg=colour)
+    for line in _wrap(f"{_HEADLINE[rec.action]}: {rec.summary}", "", "  "):
+        yield click.style(line, bold=True, fg=colour)
     if verdict is not None:
         restore = (
             f"; about {format_duration(verdict.time_to_restore)} to restore"
@@ -189,7 +190,7 @@ def _wrap(text: str, first: str, rest: str) -> Iterator[str]:
 def _label(change: Change) -> str:
     label = change.target.short
     if change.flag:
-        label = f"flag {change.flag} in {label}"
+        label = f"{change.flag} in {label}"
     if change.revision is not None and change.kind.value in ("deploy", "helm"):
         label += f" rev {change.revision}"
     return label

@@ -270,7 +270,9 @@ def diff_templates(before: JSON, after: JSON, namespace: str = "") -> tuple[str,
     for name in [n for n in new_c if n in old_c]:
         old, new = old_c[name], new_c[name]
         if old.get("image") != new.get("image"):
-            out.append(f"image {name}: {old.get('image')} -> {new.get('image')}")
+            out.append(
+                f"image {name}: {image_change(str(old.get('image')), str(new.get('image')))}"
+            )
         out.extend(_env_diff(name, old, new))
         if (old.get("resources") or {}) != (new.get("resources") or {}):
             out.append(
@@ -292,6 +294,15 @@ def diff_templates(before: JSON, after: JSON, namespace: str = "") -> tuple[str,
     if not out and not templates_equal(before, after):
         out.append("other pod template fields changed")
     return tuple(out)
+
+
+def image_change(old: str, new: str) -> str:
+    """``repo:1.0 -> 1.1`` when only the tag changed, else both images in full."""
+    old_repo, _, old_tag = old.rpartition(":")
+    new_repo, _, new_tag = new.rpartition(":")
+    if old_repo and old_repo == new_repo and "/" not in old_tag and "/" not in new_tag:
+        return f"{old} -> {new_tag}"
+    return f"{old} -> {new}"
 
 
 def _env_diff(container: str, old: JSON, new: JSON) -> Iterator[str]:
@@ -445,6 +456,8 @@ def workload_revisions(
             active_since=active_since,
             active_until=active_until,
             now=now,
+            previous_source=sources[index - 1] if index else None,
+            next_source=sources[index + 1] if index + 1 < len(sources) else None,
         )
         annotations = annotations_of(source)
         info = RevisionInfo(
@@ -597,6 +610,8 @@ def _judge_health(
     active_since: datetime,
     active_until: datetime | None,
     now: datetime,
+    previous_source: JSON | None = None,
+    next_source: JSON | None = None,
 ) -> _Health:
     name = name_of(source)
     desired, _ready, available = counts
@@ -604,6 +619,14 @@ def _judge_health(
     # 1. The Deployment's own verdict on this ReplicaSet.
     if reason == "ProgressDeadlineExceeded" and named_rs == name:
         return _Health(True, timedelta(0), None, "its rollout exceeded the progress deadline")
+    completed_at = _completion(
+        workload,
+        source=source,
+        pods=pods,
+        counts=counts,
+        progressing=progressing,
+        is_current=is_current,
+    ) or _scaled_down_completion(previous_source, active_since, active_until, now)
     # 2. Its pods, where they still exist.
     failing = [(p, pod_problems(p, now)) for p in pods]
     failing = [(p, probs) for p, probs in failing if probs]
@@ -612,18 +635,10 @@ def _judge_health(
         return _Health(
             True,
             timedelta(0),
-            None,
+            completed_at,
             f"{len(failing)} of its pods are failing ({problems[0].reason} on {name_of(pod)})",
         )
     # 3. Warning events about its pods or its ReplicaSet while it was current.
-    completed_at = _completion(
-        workload,
-        source=source,
-        pods=pods,
-        counts=counts,
-        progressing=progressing,
-        is_current=is_current,
-    )
     bad_events = [
         (when, e)
         for obj, evs in events.items()
@@ -710,6 +725,34 @@ def _completion(
         return None
     times = [t for t in (ready_since(p) for p in pods) if t]
     return max(times) if times else None
+
+
+def _scaled_down_completion(
+    previous: JSON | None, since: datetime, until: datetime | None, now: datetime
+) -> datetime | None:
+    """When the ReplicaSet before this one was scaled to zero: this rollout's completion.
+
+    A rolling update scales the old ReplicaSet down as the new one becomes
+    available and reaches zero when the rollout completes; the controller's
+    last write to the old ReplicaSet (its ``managedFields`` time) dates that.
+    Only used when it falls inside this revision's active period.
+    """
+    if previous is None or previous.get("kind") != "ReplicaSet":
+        return None
+    if _int((previous.get("spec") or {}).get("replicas", 1)) != 0:
+        return None
+    latest: datetime | None = None
+    for entry in meta(previous).get("managedFields") or []:
+        if not isinstance(entry, dict) or entry.get("subresource"):
+            continue
+        if entry.get("manager") != "kube-controller-manager":
+            continue
+        moment = parse_k8s_time(entry.get("time"))
+        if moment and (latest is None or moment > latest):
+            latest = moment
+    if latest is None or latest < since or latest > (until or now):
+        return None
+    return latest
 
 
 def _warning_events_by_object(view: ClusterView, namespace: str) -> dict[str, list[JSON]]:
@@ -799,11 +842,15 @@ def workload_facts(
 
 
 def rollout_durations(records: Iterable[WorkloadRevision]) -> tuple[float, ...]:
-    """Observed seconds from a revision becoming current to its rollout completing."""
+    """Observed seconds from a revision becoming current to its rollout completing.
+
+    API timestamps have one-second resolution, so a rollout measured at zero
+    seconds is no measurement at all and is left out.
+    """
     out = []
     for record in records:
         info = record.info
-        if info.completed_at and info.active_since and info.completed_at >= info.active_since:
+        if info.completed_at and info.active_since and info.completed_at > info.active_since:
             out.append((info.completed_at - info.active_since).total_seconds())
     return tuple(out)
 
@@ -916,17 +963,24 @@ def _deploy_change(
     ref = workload_ref(workload)
     start = info.active_since or info.created_at
     history = info.annotations.get(REVISION_HISTORY)
-    diff = (
-        diff_templates(previous.template, record.template, ref.namespace)
-        if previous
-        else ("first revision kept in history",)
-    )
-    verb = (
-        f"rolled back to the template of revision {history.split(',')[-1]}"
-        if history
-        else "rolled out"
-    )
+    images = ", ".join(info.images) or "no images"
+    if previous is not None:
+        diff = diff_templates(previous.template, record.template, ref.namespace)
+    elif info.revision <= 1:
+        diff = (f"created with {images}",)
+    else:
+        diff = (f"runs {images}; the revision before it is no longer kept",)
     headline = next((d for d in diff if d.startswith("image ")), diff[0] if diff else "")
+    if history:
+        summary = (
+            f"{ref.short} rolled back to the template of revision "
+            f"{history.split(',')[-1]} as revision {info.revision}"
+        )
+    elif previous is None and info.revision <= 1:
+        summary = f"{ref.short} created as revision {info.revision} with {images}"
+        headline = ""
+    else:
+        summary = f"{ref.short} rolled out revision {info.revision}"
     stalled = info.current and info.unhealthy and info.completed_at is None
     if info.completed_at:
         state = f"rollout completed {format_instant(info.completed_at)}"
@@ -951,8 +1005,7 @@ def _deploy_change(
         target=ref,
         at=info.completed_at or start,
         started_at=start,
-        summary=f"{ref.short} {verb} revision {info.revision}"
-        + (f": {headline}" if headline else ""),
+        summary=summary + (f": {headline}" if headline else ""),
         before=_revision_label(previous.info) if previous else None,
         after=_revision_label(info),
         cause=info.change_cause,

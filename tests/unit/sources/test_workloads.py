@@ -329,7 +329,7 @@ def test_image_pull_secrets_are_not_config() -> None:
 
 
 DIFF_CASES = [
-    pytest.param(template("web:1"), template("web:2"), ("image web: web:1 -> web:2",), id="image"),
+    pytest.param(template("web:1"), template("web:2"), ("image web: web:1 -> 2",), id="image"),
     pytest.param(
         template("web:1", env=[{"name": "A", "value": "1"}, {"name": "B", "value": "x"}]),
         template("web:1", env=[{"name": "A", "value": "2"}, {"name": "C", "value": "y"}]),
