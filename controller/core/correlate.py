@@ -109,14 +109,17 @@ class _Index:
     focus: Mapping[ObjectRef, int]  # alerting workload -> its position
     hurting: Mapping[ObjectRef, int]  # other workloads that signals name -> position
     by_workload: Mapping[ObjectRef, tuple[Signal, ...]]
+    by_target: Mapping[ObjectRef, tuple[Signal, ...]]  # a node's, a quota's own signals
     namespaces: frozenset[str]  # namespaces of the alerting and hurting workloads
 
 
 def _index(signals: Sequence[Signal], focus: Sequence[ObjectRef]) -> _Index:
     by_workload: dict[ObjectRef, list[Signal]] = {}
+    by_target: dict[ObjectRef, list[Signal]] = {}
     for signal in signals:
         if signal.workload is not None:
             by_workload.setdefault(signal.workload, []).append(signal)
+        by_target.setdefault(signal.target, []).append(signal)
     focus_order = {w: i for i, w in enumerate(dict.fromkeys(focus))}
     hurting = [w for w in hurting_workloads(signals) if w not in focus_order]
     namespaces = {w.namespace for w in (*focus_order, *hurting)}
@@ -124,6 +127,7 @@ def _index(signals: Sequence[Signal], focus: Sequence[ObjectRef]) -> _Index:
         focus=focus_order,
         hurting={w: i for i, w in enumerate(hurting)},
         by_workload={w: tuple(ss) for w, ss in by_workload.items()},
+        by_target={t: tuple(ss) for t, ss in by_target.items()},
         namespaces=frozenset(namespaces),
     )
 
@@ -251,7 +255,10 @@ def _scope(change: Change, index: _Index) -> _Part:
     via_verb = {
         ChangeKind.CONFIG: "reads it",
         ChangeKind.FLAG: "evaluates it",
-    }.get(change.kind, "runs what it changed")
+        ChangeKind.INFRA: "runs on it",
+        ChangeKind.MIGRATION: "uses the schema it changed",
+        ChangeKind.COMMIT: "runs a build of it",
+    }.get(change.kind, "is rolled out by it")
 
     if direct and change.target in index.focus:
         return _Part(
@@ -325,6 +332,17 @@ def _health(
                 HEALTH_NEW_UNHEALTHY,
                 "health.new-revision-unhealthy",
                 f"revision {change.revision} is unhealthy: {_kinds(on_new)}",
+            )
+    if new is None and change.kind is ChangeKind.INFRA:
+        # The changed node or quota is itself failing now (NotReady, pressure,
+        # exhausted): the change is where the symptom is, whatever the timing.
+        own_signals = index.by_target.get(change.target, ())
+        if own_signals:
+            new = _Part(
+                "health",
+                HEALTH_NEW_UNHEALTHY,
+                "health.target-unhealthy",
+                f"{change.target.short} itself is failing: {_kinds(own_signals)}",
             )
     if new is None and change.stalled and change.kind in ROLLOUT_KINDS:
         new = _Part(

@@ -69,6 +69,7 @@ LINK_CODES: frozenset[str] = frozenset(
         "health.new-revision-unhealthy",
         "health.affected-unhealthy",
         "health.rollout-stalled",
+        "health.target-unhealthy",
         "health.migration-failed",
     }
 )
@@ -461,9 +462,9 @@ def _not_change_induced(triage: Triage, suspects: Sequence[Suspect]) -> Recommen
         reasons.append(
             Reason(
                 "decide.suspects-ignored",
-                f"{len(suspects)} change{'' if len(suspects) == 1 else 's'} in the window,"
-                " none explaining the symptoms; the closest:"
-                f" {_suspect_label(suspects[0])} ({suspects[0].score:.2f})",
+                f"{len(suspects)} change{'' if len(suspects) == 1 else 's'} in the window;"
+                f" the likeliest, {_suspect_label(suspects[0])} ({suspects[0].score:.2f}),"
+                " is no reason to roll back: the remedy lies in the infrastructure",
             )
         )
     return Recommendation(

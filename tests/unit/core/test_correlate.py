@@ -29,6 +29,7 @@ from .builders import (
     incident,
     migration,
     node_change,
+    node_not_ready,
     not_ready,
     revision,
 )
@@ -134,6 +135,13 @@ CASES = [
             "health.healthy-before-change",
             "prior.infra",
         ),
+    ),
+    Case(
+        "a node that went NotReady is itself the failing object",
+        node_change("worker-4", at=-5),
+        (node_not_ready("worker-4", at=-5),),
+        (WEB,),
+        ("closeness", "scope.cluster-wide", "health.target-unhealthy", "prior.infra"),
     ),
     Case(
         "a stalled rollout of the alerting workload, no pod signals yet",
