@@ -79,6 +79,26 @@ def _verdict(a: Assessment) -> Iterator[str]:
         yield f"Safety: {verdict.safety.value}, {verdict.score}/100{restore}"
     if rec.plan_hash:
         yield f"Plan hash: {rec.plan_hash}"
+    command = execute_command(a)
+    if command:
+        yield from _wrap(f"To act: {command}", "", "  ")
+
+
+def execute_command(a: Assessment) -> str | None:
+    """The explicit ``rollback execute`` command for the recommendation, if it is an action."""
+    rec = a.recommendation
+    target = rec.target
+    if target is None:
+        return None
+    ns = f" -n {target.namespace}" if target.namespace else ""
+    pin = f" --plan-hash {rec.plan_hash}" if rec.plan_hash else ""
+    if rec.action is ActionKind.ROLLBACK and rec.to_revision is not None:
+        return f"rollback execute {target.short}{ns} --to-revision {rec.to_revision}{pin}"
+    if rec.action is ActionKind.DISABLE_FLAG and rec.flag:
+        return f"rollback execute flag/{rec.flag} --resource {target.short}{ns}{pin}"
+    if rec.action is ActionKind.REVERT_CONFIG and rec.to_version:
+        return f"rollback execute {target.short}{ns} --to {rec.to_version}{pin}"
+    return None
 
 
 def _context(a: Assessment, incident_text: str) -> Iterator[str]:
