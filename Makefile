@@ -48,9 +48,8 @@ pytest: install
 	echo "no etcd, kube-* or kwok process left behind"; exit $$rc
 
 # Quick start, first command: the main job on a bundled example.
-# (Until `rollback assess` lands this shows the CLI; the assess issue upgrades it.)
 demo: install
-	$(BIN)/rollback --help
+	$(BIN)/rollback assess --snapshot examples/bad-image-rollout.yaml --incident-start 2026-12-03T10:08:00Z
 
 # A control plane to poke at by hand: `eval "$$(make -s cluster-up)"`, then kubectl.
 cluster-up: install controlplane
