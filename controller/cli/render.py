@@ -165,11 +165,8 @@ def _triage(a: Assessment) -> Iterator[str]:
 def _changes(a: Assessment) -> Iterator[str]:
     yield click.style(f"Changes in the window: {len(a.changes)}", bold=True)
     for change in a.changes[:8]:
-        yield from _wrap(
-            f"{format_instant(change.at)} {change.kind.value:<9} {change.summary}",
-            "  ",
-            " " * 22,
-        )
+        prefix = f"{_clock(change.at, a.incident.start)} {change.kind.value:<9}"
+        yield from _wrap(f"{prefix} {change.summary}", "  ", " " * (len(prefix) + 3))
     if len(a.changes) > 8:
         yield f"  ... and {len(a.changes) - 8} more (-o json lists them all)"
     for note in a.notes:
@@ -214,6 +211,12 @@ def _label(change: Change) -> str:
     if change.revision is not None and change.kind.value in ("deploy", "helm"):
         label += f" rev {change.revision}"
     return label
+
+
+def _clock(moment: datetime, start: datetime) -> str:
+    """``10:07:00Z`` on the incident's day, the full instant on another."""
+    text = format_instant(moment)
+    return text[11:] if text[:10] == format_instant(start)[:10] else text
 
 
 def _when(moment: datetime, start: datetime) -> str:
