@@ -1,0 +1,268 @@
+"""The guards ``rollback execute`` applies before any write, as one pure decision.
+
+Given the fresh plan, what the user asked for (``--yes``, ``--plan-hash``,
+``--force --reason``, ``--suspend-gitops``), the rollback-safety verdict, the
+policy decision and the GitOps owner, :func:`check_guards` says whether the
+action may proceed, whether a typed confirmation is needed, and whether a GitOps
+owner must be suspended first.  Every refusal is a :class:`~controller.model.Reason`
+whose message says what to do next.  No side effects; the caller performs and
+audits what this decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from controller.actions.plan import Plan, same_hash
+from controller.model import ObjectRef, Reason, Safety, SafetyVerdict
+from controller.policy import (
+    PolicyDecision,
+    PolicyRequest,
+    RecentAction,
+)
+from controller.policy.schema import GitOpsMode
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What the user asked ``execute`` to do, beyond the target."""
+
+    yes: bool = False
+    dry_run: bool = False
+    plan_hash: str | None = None
+    force: bool = False
+    reason: str = ""
+    suspend_gitops: bool = False
+    incident: str = ""
+
+
+@dataclass(frozen=True)
+class GitOpsState:
+    """The GitOps object that reconciles the target and whether it would fight a manual change.
+
+    ``active`` is true when it syncs automatically (Argo CD automated sync or
+    self-heal; a Flux object that is not suspended): it would revert us.
+    """
+
+    ref: ObjectRef
+    active: bool
+    note: str = ""
+    tool: str = ""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the cluster says we are (SelfSubjectReview)."""
+
+    username: str
+    groups: tuple[str, ...] = ()
+    verified: bool = True
+
+    def __str__(self) -> str:
+        return self.username if self.verified else f"{self.username} (unverified)"
+
+
+@dataclass(frozen=True)
+class GuardVerdict:
+    """What the guards decided.
+
+    ``refusals`` non-empty: do not write.  ``confirm``: ask for the target's
+    name before writing.  ``suspend``: suspend this GitOps owner first.
+    ``break_glass``: ``--force`` overrode a guard; audit it loudly.
+    """
+
+    refusals: tuple[Reason, ...] = ()
+    confirm: bool = True
+    suspend: GitOpsState | None = None
+    notes: tuple[Reason, ...] = ()
+    break_glass: bool = False
+
+    @property
+    def allowed(self) -> bool:
+        return not self.refusals
+
+
+def policy_request(
+    plan: Plan,
+    safety: Safety,
+    attempt: Attempt,
+    *,
+    labels: Mapping[str, str] = MappingProxyType({}),
+    related_labels: Sequence[Mapping[str, str]] = (),
+    gitops: GitOpsState | None = None,
+    recent_actions: Sequence[RecentAction] = (),
+) -> PolicyRequest:
+    """The facts the policy judges for this plan and attempt.  Pure."""
+    return PolicyRequest(
+        action=plan.action,
+        namespace=plan.target.namespace,
+        safety=safety,
+        target=plan.target,
+        labels=labels,
+        related_labels=tuple(related_labels),
+        unattended=attempt.yes,
+        break_glass=attempt.force,
+        break_glass_reason=attempt.reason,
+        recent_actions=tuple(recent_actions),
+        gitops_owned=gitops is not None and gitops.active,
+    )
+
+
+def check_guards(
+    plan: Plan,
+    attempt: Attempt,
+    safety: SafetyVerdict | None,
+    decision: PolicyDecision,
+    *,
+    gitops: GitOpsState | None = None,
+    identity: Identity | None = None,
+) -> GuardVerdict:
+    """Decide whether ``plan`` may be applied for ``attempt``.  Pure; see the module docstring.
+
+    Order matters only for the message shown first: the reviewed-hash check
+    comes first (nothing else matters if this is not the reviewed plan), then
+    the plan's own state, then policy and safety, then GitOps.
+    """
+    refusals: list[Reason] = []
+    notes: list[Reason] = []
+    target = plan.target.short
+
+    if attempt.plan_hash is not None and not same_hash(attempt.plan_hash, plan):
+        refusals.append(
+            Reason(
+                "guard.plan-changed",
+                f"the plan changed since it was reviewed: --plan-hash {attempt.plan_hash} was "
+                f"given, the fresh plan is {plan.hash}; review it again (rollback assess or "
+                "execute --dry-run) and pass the new hash",
+            )
+        )
+    if plan.paused:
+        refusals.append(
+            Reason(
+                "guard.paused",
+                f"{target} is paused: a rollback would not roll out; resume it first "
+                "(kubectl rollout resume) or pass --resume to unpause in the same write",
+            )
+        )
+    if attempt.force and not attempt.reason.strip():
+        refusals.append(
+            Reason(
+                "guard.force-needs-reason", "--force needs --reason TEXT: say why, it is audited"
+            )
+        )
+
+    break_glass = attempt.force and decision.break_glass_allowed and bool(attempt.reason.strip())
+    verdict = safety.safety if safety is not None else Safety.SAFE
+    for denial in decision.denials:
+        if denial.code == "policy.gitops-refuse" and gitops is not None:
+            refusals.append(Reason(denial.code, _gitops_refusal(gitops, decision.gitops)))
+        elif denial.code != "policy.unsafe-verdict":
+            refusals.append(denial)
+    # Unsafe is refused here whatever the policy says: only break-glass overrides it.
+    if verdict is Safety.UNSAFE and not break_glass:
+        refusals.append(_unsafe_refusal(safety))
+    if break_glass:
+        notes.append(
+            Reason(
+                "guard.break-glass",
+                f"BREAK-GLASS: --force used by {identity or 'an unknown user'}: "
+                f"{attempt.reason.strip()}",
+            )
+        )
+
+    approvals = decision.approvals_required if not attempt.yes else 0
+    if approvals and not break_glass:
+        scopes = ", ".join(a.scope for a in decision.approvals if a.count)
+        refusals.append(
+            Reason(
+                "guard.approvals",
+                f"policy scope {scopes} requires {approvals} approval(s) before "
+                f"{plan.action.value}; rollback execute cannot collect approvals: have an approver "
+                "run it through your change process, or use --force --reason if break-glass is "
+                "allowed",
+            )
+        )
+
+    suspend: GitOpsState | None = None
+    if gitops is not None and gitops.active and not _has(refusals, "policy.gitops-refuse"):
+        if attempt.suspend_gitops:
+            suspend = gitops
+            notes.append(
+                Reason(
+                    "guard.gitops-suspend",
+                    f"{gitops.ref.short} will be suspended first; resume it with "
+                    f"rollback resume-gitops {gitops.ref.kind.lower()}/{gitops.ref.name} "
+                    f"-n {gitops.ref.namespace}",
+                )
+            )
+        else:
+            refusals.append(Reason("guard.gitops", _gitops_refusal(gitops, decision.gitops)))
+
+    confirm = _needs_confirmation(attempt, verdict, decision, break_glass)
+    if attempt.yes and confirm and not attempt.dry_run:
+        refusals.append(
+            Reason(
+                "guard.confirmation",
+                f"the safety verdict is {verdict.value} and policy requires a typed confirmation "
+                "even with --yes; run without --yes and type the target's name",
+            )
+        )
+    return GuardVerdict(
+        refusals=tuple(refusals),
+        confirm=confirm,
+        suspend=suspend,
+        notes=tuple(notes),
+        break_glass=break_glass,
+    )
+
+
+def _needs_confirmation(
+    attempt: Attempt, verdict: Safety, decision: PolicyDecision, break_glass: bool
+) -> bool:
+    """Interactive runs always confirm; ``--yes`` skips it unless the verdict is risky
+    and policy wants risky actions confirmed, or break-glass is in use."""
+    if not attempt.yes:
+        return True
+    if break_glass:
+        return True
+    return verdict is Safety.RISKY and decision.risky_requires_confirmation
+
+
+def _unsafe_refusal(safety: SafetyVerdict | None) -> Reason:
+    why = "; ".join(r.message for r in (safety.reasons if safety else ()) if r.weight < 0)[:300]
+    return Reason(
+        "guard.unsafe",
+        "the rollback-safety verdict is unsafe"
+        + (f" ({why})" if why else "")
+        + ": refused; only --force --reason TEXT (break-glass, where policy allows it) overrides",
+    )
+
+
+def _gitops_refusal(gitops: GitOpsState, mode: GitOpsMode) -> str:
+    tool = gitops.tool or "a GitOps controller"
+    base = (
+        f"{gitops.ref.short} in {gitops.ref.namespace or 'the cluster'} ({tool}) syncs this "
+        "target automatically and would revert a manual change"
+    )
+    if mode is GitOpsMode.REFUSE:
+        return base + "; policy says refuse: roll back in Git, or change the policy's gitops rule"
+    return (
+        base
+        + "; pass --suspend-gitops to suspend it first (recorded, resumable), or roll back in Git"
+    )
+
+
+def _has(reasons: Sequence[Reason], code: str) -> bool:
+    return any(r.code == code for r in reasons)
+
+
+__all__ = [
+    "Attempt",
+    "GitOpsState",
+    "GuardVerdict",
+    "Identity",
+    "check_guards",
+    "policy_request",
+]
