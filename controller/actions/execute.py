@@ -65,8 +65,7 @@ from controller.actions.guards import (
     GitOpsState,
     GuardVerdict,
     Identity,
-    check_guards,
-    policy_request,
+    decide,
 )
 from controller.actions.plan import Plan, PlanStep, Stamp
 from controller.actions.rollout import Phase, Progress
@@ -97,7 +96,7 @@ from controller.kube import (
     Resource,
 )
 from controller.model import ObjectRef, Safety, SafetyVerdict
-from controller.policy import Policy, PolicyDecision, evaluate
+from controller.policy import Policy, PolicyDecision
 from controller.sources.gitops import (
     ARGO_INSTANCE_LABEL,
     ARGO_TRACKING_ID,
@@ -265,25 +264,19 @@ def proceed(
     auditor = auditor or _Auditor(kube, settings, prepared.identity)
     now = clock()
     recent = read_recent_actions(settings.audit_log, now, timedelta(days=1))
-    safety = prepared.safety.safety if prepared.safety is not None else Safety.SAFE
-    request = policy_request(
+    decision, guards = decide(
+        settings.policy,
         plan,
-        safety,
         attempt,
+        prepared.safety,
+        now,
         labels=prepared.labels,
         related_labels=prepared.related_labels,
         gitops=prepared.gitops,
         recent_actions=recent,
-    )
-    decision = evaluate(settings.policy, request, now)
-    guards = check_guards(
-        plan,
-        attempt,
-        prepared.safety,
-        decision,
-        gitops=prepared.gitops,
         identity=prepared.identity,
     )
+    auditor.unattended = not guards.confirm
     console.show(prepared, decision, guards)
     if plan.noop:
         auditor.log(Outcome.NOOP, prepared, plan.noop, now)
@@ -722,6 +715,8 @@ class _Auditor:
         self.kube = kube
         self.settings = settings
         self.identity = identity
+        # --yes may be downgraded to attended (a person confirms); audit what happened.
+        self.unattended = settings.attempt.yes
 
     def log(
         self,
@@ -747,7 +742,7 @@ class _Auditor:
             who=str(self.identity),
             message=message + (f" [no Event: {missing[:200]}]" if missing else ""),
             plan=prepared.plan,
-            unattended=attempt.yes,
+            unattended=self.unattended,
             break_glass=attempt.force,
             reason=attempt.reason or self.settings.why,
             incident=attempt.incident,

@@ -11,16 +11,20 @@ audits what this decides.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from types import MappingProxyType
 
 from controller.actions.plan import Plan, same_hash
 from controller.model import ObjectRef, Reason, Safety, SafetyVerdict
 from controller.policy import (
+    Policy,
     PolicyDecision,
     PolicyRequest,
     RecentAction,
+    evaluate,
 )
 from controller.policy.schema import GitOpsMode
 
@@ -110,6 +114,57 @@ def policy_request(
     )
 
 
+def decide(
+    policy: Policy,
+    plan: Plan,
+    attempt: Attempt,
+    safety: SafetyVerdict | None,
+    now: datetime,
+    *,
+    labels: Mapping[str, str] = MappingProxyType({}),
+    related_labels: Sequence[Mapping[str, str]] = (),
+    gitops: GitOpsState | None = None,
+    recent_actions: Sequence[RecentAction] = (),
+    identity: Identity | None = None,
+) -> tuple[PolicyDecision, GuardVerdict]:
+    """Evaluate the policy for this attempt and apply every guard.  Pure.
+
+    ``--yes`` asks to run unattended, which the policy may allow.  It never
+    skips the typed confirmation when a human must decide: a risky verdict
+    where the policy wants risky actions confirmed, or a break-glass
+    override.  Then the attempt is judged as attended and the name is asked
+    for (an execute without a terminal to answer is refused at the prompt).
+    """
+    verdict = safety.safety if safety is not None else Safety.SAFE
+
+    def judged(unattended: bool) -> PolicyDecision:
+        request = policy_request(
+            plan,
+            verdict,
+            dataclasses.replace(attempt, yes=unattended),
+            labels=labels,
+            related_labels=related_labels,
+            gitops=gitops,
+            recent_actions=recent_actions,
+        )
+        return evaluate(policy, request, now)
+
+    attended = judged(False)
+    human = attempt.force or (verdict is Safety.RISKY and attended.risky_requires_confirmation)
+    unattended = attempt.yes and not human
+    decision = judged(True) if unattended else attended
+    effective = dataclasses.replace(attempt, yes=unattended)
+    guards = check_guards(plan, effective, safety, decision, gitops=gitops, identity=identity)
+    if attempt.yes and not unattended:
+        why = "break-glass is in use" if attempt.force else "the verdict is risky"
+        note = Reason(
+            "guard.yes-needs-confirmation",
+            f"--yes does not skip the confirmation here: {why} and a person must confirm",
+        )
+        guards = dataclasses.replace(guards, notes=(*guards.notes, note))
+    return decision, guards
+
+
 def check_guards(
     plan: Plan,
     attempt: Attempt,
@@ -155,14 +210,14 @@ def check_guards(
 
     break_glass = attempt.force and decision.break_glass_allowed and bool(attempt.reason.strip())
     verdict = safety.safety if safety is not None else Safety.SAFE
+    # Unsafe is refused here whatever the policy says: only break-glass overrides it.
+    if verdict is Safety.UNSAFE and not break_glass:
+        refusals.append(_unsafe_refusal(safety))
     for denial in decision.denials:
         if denial.code == "policy.gitops-refuse" and gitops is not None:
             refusals.append(Reason(denial.code, _gitops_refusal(gitops, decision.gitops)))
         elif denial.code != "policy.unsafe-verdict":
             refusals.append(denial)
-    # Unsafe is refused here whatever the policy says: only break-glass overrides it.
-    if verdict is Safety.UNSAFE and not break_glass:
-        refusals.append(_unsafe_refusal(safety))
     if break_glass:
         notes.append(
             Reason(
@@ -200,34 +255,13 @@ def check_guards(
         else:
             refusals.append(Reason("guard.gitops", _gitops_refusal(gitops, decision.gitops)))
 
-    confirm = _needs_confirmation(attempt, verdict, decision, break_glass)
-    if attempt.yes and confirm and not attempt.dry_run:
-        refusals.append(
-            Reason(
-                "guard.confirmation",
-                f"the safety verdict is {verdict.value} and policy requires a typed confirmation "
-                "even with --yes; run without --yes and type the target's name",
-            )
-        )
     return GuardVerdict(
         refusals=tuple(refusals),
-        confirm=confirm,
+        confirm=not attempt.yes,
         suspend=suspend,
         notes=tuple(notes),
         break_glass=break_glass,
     )
-
-
-def _needs_confirmation(
-    attempt: Attempt, verdict: Safety, decision: PolicyDecision, break_glass: bool
-) -> bool:
-    """Interactive runs always confirm; ``--yes`` skips it unless the verdict is risky
-    and policy wants risky actions confirmed, or break-glass is in use."""
-    if not attempt.yes:
-        return True
-    if break_glass:
-        return True
-    return verdict is Safety.RISKY and decision.risky_requires_confirmation
 
 
 def _unsafe_refusal(safety: SafetyVerdict | None) -> Reason:
@@ -264,5 +298,6 @@ __all__ = [
     "GuardVerdict",
     "Identity",
     "check_guards",
+    "decide",
     "policy_request",
 ]
