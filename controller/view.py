@@ -9,12 +9,13 @@ test data.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 JSON = dict[str, Any]
+_T = TypeVar("_T")
 
 # (API group, kind) pairs assess understands.  Anything else in a snapshot is
 # counted and ignored, never an error: `kubectl get all` output must just work.
@@ -106,9 +107,22 @@ class ClusterView:
     _by_key: dict[tuple[str, str, str], JSON] = field(default_factory=dict)
     _by_uid: dict[str, JSON] = field(default_factory=dict)
     _children: dict[str, list[JSON]] = field(default_factory=lambda: defaultdict(list))
+    _memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def memo(self, key: Any, build: Callable[[], _T]) -> _T:
+        """``build()``, computed once per view content and then remembered under ``key``.
+
+        Sources derive indexes and per-workload facts many times from one view
+        (every ConfigMap asks who consumes it); remembering them keeps a
+        namespace of thousands of objects fast.  Adding an object forgets all.
+        """
+        if key not in self._memo:
+            self._memo[key] = build()
+        return cast(_T, self._memo[key])
 
     def add(self, obj: JSON) -> bool:
         """Index one object; returns False (and counts it) when its kind is unknown."""
+        self._memo.clear()
         kind = str(obj.get("kind") or "")
         if (api_group(obj), kind) not in KNOWN_KINDS:
             self.ignored[kind or "<no kind>"] += 1
@@ -138,7 +152,8 @@ class ClusterView:
         items = self._by_kind.get(kind, [])
         if namespace is None:
             return list(items)
-        return [o for o in items if namespace_of(o) == namespace]
+        by_namespace = self.memo(("of_kind", kind), lambda: _group_by_namespace(items))
+        return list(by_namespace.get(namespace, ()))
 
     def get(self, kind: str, namespace: str, name: str) -> JSON | None:
         return self._by_key.get((kind, namespace, name))
@@ -161,6 +176,13 @@ class ClusterView:
     def all_objects(self) -> Iterator[JSON]:
         for kind in self.kinds():
             yield from self._by_kind[kind]
+
+
+def _group_by_namespace(items: Iterable[JSON]) -> dict[str, list[JSON]]:
+    groups: dict[str, list[JSON]] = defaultdict(list)
+    for obj in items:
+        groups[namespace_of(obj)].append(obj)
+    return groups
 
 
 def _rv(obj: JSON) -> int:
