@@ -147,11 +147,9 @@ class _Owners:
         return None, None
 
     def _pod_by_name(self, namespace: str, name: str) -> tuple[ObjectRef | None, int | None]:
-        # A deleted pod's name still says which ReplicaSet made it.
-        for rs in self.view.of_kind("ReplicaSet", namespace):
-            if name.startswith(name_of(rs) + "-"):
-                return self.of_replicaset(rs)
-        return None, None
+        # A deleted pod's name still says which ReplicaSet made it: NAME-HASH-xxxxx.
+        rs = self.view.get("ReplicaSet", namespace, name.rpartition("-")[0])
+        return self.of_replicaset(rs) if rs is not None else (None, None)
 
 
 def _controller(obj: JSON) -> JSON | None:

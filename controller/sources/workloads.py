@@ -419,7 +419,22 @@ def workload_revisions(
     that run schema migrations.  A revision number that appears only in a ReplicaSet's
     ``revision-history`` (an older number of a re-adopted ReplicaSet) is not
     a separate record: that ReplicaSet is the revision, under its new number.
+    Remembered per view (the pipeline asks for the same workload several times).
     """
+    key = (
+        "revisions",
+        workload_ref(workload),
+        meta(workload).get("uid"),
+        now,
+        tuple(migration_patterns),
+        frozenset(view.complete),
+    )
+    return view.memo(key, lambda: _workload_revisions(view, workload, now, migration_patterns))
+
+
+def _workload_revisions(
+    view: ClusterView, workload: JSON, now: datetime, migration_patterns: Sequence[str]
+) -> tuple[WorkloadRevision, ...]:
     namespace = namespace_of(workload)
     sources = sorted(
         revision_sources(view, workload), key=lambda s: (revision_number(s), name_of(s))
@@ -428,7 +443,9 @@ def workload_revisions(
         return ()
     current_name = current_source_name(workload, sources)
     progressing = _progressing_condition(workload)
-    events = _warning_events_by_object(view, namespace)
+    events = view.memo(
+        ("warning-events", namespace), lambda: _warning_events_by_object(view, namespace)
+    )
     records: list[WorkloadRevision] = []
     previous_since: datetime | None = None
     # First pass: when each revision became current, so the next one's start
@@ -884,12 +901,16 @@ def progressive_delivery_of(workload: JSON) -> str | None:
 
 def consumers_of(view: ClusterView, ref: ObjectRef) -> tuple[JSON, ...]:
     """Workloads whose current pod template reads the ConfigMap or Secret ``ref``."""
-    out = []
-    for workload in iter_workloads(view, ref.namespace):
+    return tuple(view.memo(("config-consumers",), lambda: _config_consumers(view)).get(ref, ()))
+
+
+def _config_consumers(view: ClusterView) -> dict[ObjectRef, list[JSON]]:
+    index: dict[ObjectRef, list[JSON]] = {}
+    for workload in iter_workloads(view):
         template = (workload.get("spec") or {}).get("template") or {}
-        if ref in template_config_refs(template, ref.namespace):
-            out.append(workload)
-    return tuple(out)
+        for ref in template_config_refs(template, namespace_of(workload)):
+            index.setdefault(ref, []).append(workload)
+    return index
 
 
 def last_restart(view: ClusterView, workload: JSON) -> datetime | None:
