@@ -14,6 +14,7 @@ The prior content is known only when the change ledger recorded it
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from controller.sources.workloads import consumers_of, last_restart, workload_re
 from controller.view import JSON, ClusterView, meta, name_of, namespace_of
 
 LEDGER_LABEL = "rollback.io/configmap"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 # Written by Kubernetes itself, not by people: never an incident's cause.
 _SYSTEM_CONFIGMAPS = frozenset({"kube-root-ca.crt"})
@@ -78,6 +80,28 @@ def field_paths(fields: JSON, prefix: str = "") -> Iterator[str]:
             yield path
 
 
+def last_applied_drift(obj: JSON) -> tuple[str, ...]:
+    """Data keys that differ from ``kubectl.kubernetes.io/last-applied-configuration``.
+
+    An edit or patch after a ``kubectl apply`` leaves the applied content in
+    that annotation, so the keys that differ are exactly what the edit
+    changed.  Only key names are returned: values may be secrets.
+    """
+    raw = (meta(obj).get("annotations") or {}).get(LAST_APPLIED)
+    if not raw:
+        return ()
+    try:
+        applied = json.loads(raw)
+    except ValueError:
+        return ()
+    if not isinstance(applied, dict):
+        return ()
+    now_data = obj.get("data") or {}
+    then_data = applied.get("data") or {}
+    keys = set(now_data) | set(then_data)
+    return tuple(sorted(k for k in keys if now_data.get(k) != then_data.get(k)))
+
+
 def was_updated(obj: JSON) -> LastWrite | None:
     """The last write when it came after creation (an update), else None."""
     write = last_write(obj)
@@ -85,6 +109,41 @@ def was_updated(obj: JSON) -> LastWrite | None:
     if write is None or created is None or write.at - created <= _CREATION_SLACK:
         return None
     return write
+
+
+def read_modes(template: JSON, ref: ObjectRef) -> str:
+    """How a pod template reads a ConfigMap/Secret: ``through env``, ``as mounted files``..."""
+    spec = template.get("spec") or {}
+    volumes = set()
+    key = "configMap" if ref.kind == "ConfigMap" else "secret"
+    for volume in spec.get("volumes") or []:
+        sources = [volume, *(((volume or {}).get("projected") or {}).get("sources") or [])]
+        for source in sources:
+            inner = (source or {}).get(key) or {}
+            if ref.name in (inner.get("name"), inner.get("secretName")):
+                volumes.add(str(volume.get("name")))
+    modes: set[str] = set()
+    for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+        if _env_reads(container, ref):
+            modes.add("through env")
+        for mount in container.get("volumeMounts") or []:
+            if mount.get("name") in volumes:
+                modes.add("as a subPath file" if mount.get("subPath") else "as mounted files")
+    return " and ".join(sorted(modes)) or "through its pod template"
+
+
+def _env_reads(container: JSON, ref: ObjectRef) -> bool:
+    if ref.kind == "ConfigMap":
+        ref_key, key_ref = "configMapRef", "configMapKeyRef"
+    else:
+        ref_key, key_ref = "secretRef", "secretKeyRef"
+    for env_from in container.get("envFrom") or []:
+        if ((env_from or {}).get(ref_key) or {}).get("name") == ref.name:
+            return True
+    for env in container.get("env") or []:
+        if (((env or {}).get("valueFrom") or {}).get(key_ref) or {}).get("name") == ref.name:
+            return True
+    return False
 
 
 def ledger_versions(view: ClusterView, ref: ObjectRef) -> list[int]:
@@ -155,28 +214,36 @@ def _config_change(view: ClusterView, obj: JSON, write: LastWrite) -> Change:
         f"managedFields: {write.manager} ({write.operation}) last wrote it at "
         f"{format_instant(write.at)}" + (f", owning keys {', '.join(keys)}" if keys else ""),
     ]
-    restarted: list[str] = []
-    waiting: list[str] = []
     for workload in consumers:
         restart = last_restart(view, workload)
-        (restarted if restart and restart >= write.at else waiting).append(
-            workload_ref(workload).short
-        )
-    if restarted:
-        evidence.append(f"restarted since: {', '.join(restarted)}")
-    if waiting:
-        evidence.append(
-            f"not restarted since: {', '.join(waiting)} (env and subPath readers still "
-            "run the old values; mounted files update within about a minute)"
-        )
+        name = workload_ref(workload).short
+        how = read_modes(((workload.get("spec") or {}).get("template")) or {}, ref)
+        if restart and restart >= write.at:
+            evidence.append(f"{name} reads it {how} and restarted since: it runs the new content")
+        elif how == "as mounted files":
+            evidence.append(
+                f"{name} reads it {how}, not restarted since: the kubelet updates the files "
+                "within about a minute"
+            )
+        else:
+            evidence.append(
+                f"{name} reads it {how}, not restarted since: pods started before the change "
+                "still run the old values"
+            )
     if not consumers:
         evidence.append(f"no workload in scope reads this {kind}")
     versions = ledger_versions(view, ref) if kind == "ConfigMap" else []
-    before = (
-        f"recorded as ledger version {versions[-1]}"
-        if versions
-        else "unknown (Kubernetes keeps no history of it)"
-    )
+    drift = last_applied_drift(obj)
+    if versions:
+        before = f"recorded as ledger version {versions[-1]}"
+    elif drift:
+        before = (
+            "as last applied with kubectl (last-applied-configuration), "
+            f"which differs in {', '.join(drift)}"
+        )
+        evidence.append(f"keys changed since the last kubectl apply: {', '.join(drift)}")
+    else:
+        before = "unknown (Kubernetes keeps no history of it)"
     after_keys = sorted((obj.get("data") or {}).keys()) if kind == "ConfigMap" else []
     return Change(
         kind=ChangeKind.CONFIG,
