@@ -450,3 +450,29 @@ def controller_revision(owner: JSON, tmpl: JSON, *, revision: int, created: floa
         },
         "revision": revision,
     }
+
+
+# ---------------------------------------------------------------------------
+# Objects captured from the local control plane (examples/*.yaml)
+# ---------------------------------------------------------------------------
+
+EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[3] / "examples"
+_CAPTURED: dict[str, list[JSON]] = {}
+
+
+def captured(example: str, kind: str, name: str | None = None) -> JSON:
+    """A deep copy of one object captured in ``examples/EXAMPLE.yaml`` (kind, name)."""
+    import yaml
+
+    if example not in _CAPTURED:
+        text = (EXAMPLES / f"{example}.yaml").read_text(encoding="utf-8")
+        _CAPTURED[example] = yaml.safe_load(text)["items"]
+    for obj in _CAPTURED[example]:
+        if obj["kind"] == kind and (name is None or obj["metadata"]["name"] == name):
+            return copy.deepcopy(obj)
+    raise KeyError(f"{example}: no {kind} {name}")
+
+
+def captured_all(example: str) -> list[JSON]:
+    captured(example, "Deployment")
+    return copy.deepcopy(_CAPTURED[example])
