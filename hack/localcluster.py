@@ -157,10 +157,16 @@ def _pki(directory: Path) -> None:
     One admin identity (organisation system:masters) serves every component: this
     cluster exists for tests, and RBAC is still enforced for every other user.
     """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    except ImportError:
+        raise Unavailable(
+            "the Python package 'cryptography' is missing (it makes the throwaway PKI); "
+            "run with .venv/bin/python or pip install cryptography"
+        ) from None
 
     now = dt.datetime.now(dt.UTC)
 
