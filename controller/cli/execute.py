@@ -263,6 +263,8 @@ def execute(
                 f"{target}: -l and --workload choose what to assess; with a target they do "
                 "not apply"
             )
+        # Validate the target and its options before touching the cluster.
+        parse_target(target, namespaces[0] if namespaces else "default", **target_options)
         spec = None
         judge = _workload_judge(policy, incident_start, lookback, git_repos)
     kube = _kube(kubeconfig, context)
@@ -483,6 +485,12 @@ def parse_target(text: str, namespace: str, **options: Any) -> TargetSpec:
         )
     if kind_key in _CONFIG_KINDS:
         _only(text, workload or flag_opts, "--to, --from-git, --git-repo and --from-file")
+        given = [k for k in ("to_version", "from_git", "from_file") if options.get(k) is not None]
+        if len(given) != 1:
+            raise UserInputError(
+                f"{text}: name the prior content with exactly one of --to VERSION, "
+                "--from-git REF:PATH or --from-file F"
+            )
         return TargetSpec(
             kind="ConfigMap",
             name=name,

@@ -190,8 +190,8 @@ def test_a_bad_image_is_rolled_back_to_the_last_good_revision_with_ready_pods(
     assert [line["outcome"] for line in lines] == ["executed", "verified"]
     assert all(line["planHash"] == plan_hash for line in lines)
     assert lines[0]["who"] == "rollback-test-admin"
-    # And the confirmation-to-accepted-write path took at most three API round trips
-    assert lines[0]["roundTrips"] <= 3
+    # And the confirmation-to-accepted-write path took two API round trips (Lease, PATCH)
+    assert lines[0]["roundTrips"] == 2
     assert lines[1]["timeToRestoreSeconds"] >= 0
 
 
@@ -322,7 +322,10 @@ def test_a_feature_flag_is_disabled_and_the_disable_undone(
     # Then it serves "on" again
     assert undo.exit_code == 0, undo.output
     assert read()["spec"]["flagSpec"]["flags"]["new-checkout"]["defaultVariant"] == "on"
-    assert [line["outcome"] for line in rollback.audit_lines()] == ["executed", "executed"]
+    lines = rollback.audit_lines()
+    assert [line["outcome"] for line in lines] == ["executed", "executed"]
+    # confirmation -> accepted write: create the Lease, PATCH the FeatureFlag
+    assert [line["roundTrips"] for line in lines] == [2, 2]
 
 
 def test_a_config_revert_restores_the_data_and_restarts_the_consumer(
@@ -371,6 +374,8 @@ def test_a_config_revert_restores_the_data_and_restarts_the_consumer(
         ).stdout
     )["items"]
     assert [(r["revision"], r["data"]["data"]) for r in ledger] == [(1, {"POOL_SIZE": "1"})]
+    # confirmation -> accepted write: the Lease, the ledger record, the ConfigMap PATCH
+    assert rollback.audit_lines()[0]["roundTrips"] == 3
     back = rollback("execute", "configmap/web-config", "--to", "1", "--dry-run")
     assert back.exit_code == 0, back.output
     assert "    - key MODE: removed (4 bytes)" in back.stdout
@@ -563,6 +568,9 @@ def test_a_gitops_owned_target_is_refused_then_handled_with_suspend_gitops(
     record = json.loads(got["metadata"]["annotations"]["rollback.io/gitops-suspended"])
     assert record["previous"] == {"prune": True, "selfHeal": True}
     assert template_images(read_deployment(api, namespace, "web")) == [image("v2")]
+    executed = [line for line in rollback.audit_lines() if line["outcome"] == "executed"]
+    # confirmation -> accepted write: the Lease, the Application PATCH, the Deployment PATCH
+    assert executed[0]["roundTrips"] == 3
     # When we resume it, the recorded setting comes back exactly
     resumed = rollback("resume-gitops", "application/web")
     assert resumed.exit_code == 0, resumed.output
@@ -750,3 +758,24 @@ def test_an_unreachable_cluster_is_one_line(rollback: Run, tmp_path: Path) -> No
     assert result.stderr.strip() == (
         "error: cannot reach the Kubernetes API at https://127.0.0.1:9: connection refused"
     )
+
+
+def test_without_a_target_execute_runs_the_assessments_recommendation(
+    cluster: Cluster, namespace: str, rollback: Run
+) -> None:
+    api = cluster.api()
+    # Given web's newest revision is broken
+    given_history(api, namespace)
+    # When the engineer runs execute with assess's inputs only
+    result = rollback(
+        "execute", "--workload", "deployment/web", "--incident-start", "now", input="web\n"
+    )
+    # Then the assessment's recommendation is shown, planned afresh, confirmed and done
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Assessment: ")
+    assert "Plan: roll back deployment/web from revision 3 to revision 2" in result.stdout
+    assert template_images(read_deployment(api, namespace, "web")) == [image("v2")]
+    stamp = json.loads(
+        read_deployment(api, namespace, "web")["metadata"]["annotations"][LAST_ACTION]
+    )
+    assert stamp["why"] == result.stdout.splitlines()[0].removeprefix("Assessment: ")
