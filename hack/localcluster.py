@@ -540,6 +540,24 @@ def start(
     components outlive this process (``up --background``).
     """
     sweep_stale()
+    for attempt in (1, 2):
+        try:
+            return _start_once(binaries, nodes, background, timeout, progress)
+        except Unavailable as err:
+            # Free ports are picked, then bound by the component: another cluster
+            # starting at the same moment can win one.  That race deserves one retry.
+            if attempt == 2 or "address already in use" not in str(err):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_once(
+    binaries: Path,
+    nodes: int,
+    background: bool,
+    timeout: float,
+    progress: Callable[[str], None] | None,
+) -> LocalCluster:
     launcher = _Launcher(binaries, nodes, background, timeout, progress)
     try:
         launcher.run()
