@@ -779,3 +779,68 @@ def test_without_a_target_execute_runs_the_assessments_recommendation(
         read_deployment(api, namespace, "web")["metadata"]["annotations"][LAST_ACTION]
     )
     assert stamp["why"] == result.stdout.splitlines()[0].removeprefix("Assessment: ")
+
+
+def test_a_rollout_that_does_not_converge_is_reported_once_and_left_alone(
+    cluster: Cluster, namespace: str, rollback: Run
+) -> None:
+    api = cluster.api()
+    # Given web went v1 -> v2-broken -> v3, and someone insists on revision 2
+    given_deployment(api, namespace, "web", image("v1"), progress_deadline=600)
+    serve()
+    when_image_set(api, namespace, "web", image("v2-broken"))
+    serve()
+    when_image_set(api, namespace, "web", image("v3"))
+    wait_rollout_complete(api, namespace, "web")
+    # When it is executed with a short timeout
+    result = rollback(
+        "execute", "deployment/web", "--to-revision", "2", "--timeout", "4s", input="web\n"
+    )
+    # Then it reports that the rollout did not converge (exit 1), and took no second action
+    assert result.exit_code == 1, result.output
+    assert "error: deployment/web did not converge: " in result.stderr
+    assert "no further action was taken (one attempt only)" in result.stderr
+    assert template_images(read_deployment(api, namespace, "web")) == [image("v2-broken")]
+    assert [line["outcome"] for line in rollback.audit_lines()] == ["executed", "not-converged"]
+    assert len(audit_events(cluster, namespace, "RollbackNotConverged")) == 1
+    # And the lock was released for whoever acts next
+    leases = kubectl(cluster, "get", "leases", "-n", namespace, "-o", "name").stdout.split()
+    assert leases == []
+
+
+def test_a_held_lock_refuses_and_an_expired_one_is_taken_over(
+    cluster: Cluster, namespace: str, rollback: Run
+) -> None:
+    api = cluster.api()
+    given_history(api, namespace)
+
+    def lease(renewed: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": "rollback-lock-deployment-web"},
+            "spec": {
+                "holderIdentity": "bob (other-laptop pid 42)",
+                "leaseDurationSeconds": 300,
+                "acquireTime": renewed,
+                "renewTime": renewed,
+            },
+        }
+
+    # Given bob holds the lock right now
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    apply(cluster, namespace, lease(now))
+    held = rollback("execute", "deployment/web", "--to-revision", "2", input="web\n")
+    # Then we are refused before being asked, naming bob
+    assert held.exit_code == 4, held.output
+    assert "deployment/web is locked by bob (other-laptop pid 42) until " in held.stderr
+    assert "Type the name" not in held.output
+    # Given bob's lock expired an hour ago (his laptop died)
+    kubectl(cluster, "delete", "lease", "-n", namespace, "rollback-lock-deployment-web")
+    apply(cluster, namespace, lease("2026-01-01T00:00:00.000000Z"))
+    taken = rollback("execute", "deployment/web", "--to-revision", "2", input="web\n")
+    # Then we take it over and act; the takeover costs a GET and a PUT more
+    assert taken.exit_code == 0, taken.output
+    executed = [line for line in rollback.audit_lines() if line["outcome"] == "executed"]
+    assert executed[0]["roundTrips"] == 4
+    assert template_images(read_deployment(api, namespace, "web")) == [image("v2")]
