@@ -136,7 +136,7 @@ class Kube:
             raise translate_api_error(response.status, text, method, path)
         if not data:
             return {}
-        decoded = json.loads(data)
+        decoded = _loads(data)
         return decoded if isinstance(decoded, dict) else {"items": decoded}
 
     @retry(
@@ -274,6 +274,16 @@ class Kube:
     ) -> JSON:
         body = {"preconditions": {"resourceVersion": precondition_rv}} if precondition_rv else None
         return self.request("DELETE", resource.path(namespace, name), body=body)
+
+
+def _loads(data: bytes | str) -> Any:
+    """Decode an API response: orjson when installed (a namespace's LIST can be tens of
+    megabytes, and orjson decodes it about twice as fast), else the standard library."""
+    try:
+        import orjson
+    except ImportError:
+        return json.loads(data)
+    return orjson.loads(data)
 
 
 def _query_value(value: str | int | bool) -> str:
