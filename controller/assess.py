@@ -315,6 +315,13 @@ def scope_view(view: ClusterView, scope: Scope) -> ClusterView:
     if scope.all_namespaces or not scope.namespaces:
         return view
     keep = set(scope.namespaces)
+    if all(
+        namespace_of(o) in keep
+        or o.get("kind") in CLUSTER_SCOPED
+        or o.get("kind") in FOLLOWED_KINDS
+        for o in view.all_objects()
+    ):
+        return view  # a live read of these namespaces: nothing to trim
     out = ClusterView(captured_at=view.captured_at, source=view.source)
     out.ignored = view.ignored
     out.unavailable = dict(view.unavailable)

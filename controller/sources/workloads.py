@@ -56,6 +56,7 @@ from controller.view import (
     JSON,
     ClusterView,
     annotations_of,
+    controller_owner,
     labels_of,
     meta,
     name_of,
@@ -185,7 +186,21 @@ def template_without_hash(template: JSON) -> JSON:
 
 def templates_equal(a: JSON, b: JSON) -> bool:
     """True when two pod templates differ at most in their ``pod-template-hash`` label."""
-    return bool(_normalise(template_without_hash(a)) == _normalise(template_without_hash(b)))
+    return bool(_normalise_template(a) == _normalise_template(b))
+
+
+def _normalise_template(template: JSON) -> Any:
+    # Normalising builds new dicts anyway, so the hash label is dropped on the
+    # way rather than by copying the template first.
+    out = _normalise(template)
+    labels = (out.get("metadata") or {}).get("labels") if isinstance(out, dict) else None
+    if isinstance(labels, dict):
+        labels.pop(POD_TEMPLATE_HASH, None)
+        if not labels:
+            out["metadata"].pop("labels")
+        if not out["metadata"]:
+            out.pop("metadata")
+    return out
 
 
 def _normalise(value: Any) -> Any:
@@ -252,13 +267,19 @@ def _add_volume_refs(source: JSON, namespace: str, refs: set[ObjectRef]) -> None
         refs.add(ObjectRef("Secret", namespace, str(name)))
 
 
-def diff_templates(before: JSON, after: JSON, namespace: str = "") -> tuple[str, ...]:
+def diff_templates(
+    before: JSON,
+    after: JSON,
+    namespace: str = "",
+    refs: tuple[Sequence[ObjectRef], Sequence[ObjectRef]] | None = None,
+) -> tuple[str, ...]:
     """What changed between two pod templates, as short phrases.
 
     Names images per container, env variables added, removed or changed (names
     only: values may be secrets), referenced ConfigMaps/Secrets, and resource
     requests and limits.  Anything else that differs is summarised as
     "other pod template fields" so a change is never reported as nothing.
+    ``refs`` may pass both templates' config references when already known.
     """
     out: list[str] = []
     old_c = {str(c.get("name")): c for c in containers(before)}
@@ -281,8 +302,9 @@ def diff_templates(before: JSON, after: JSON, namespace: str = "") -> tuple[str,
             )
         if old.get("command") != new.get("command") or old.get("args") != new.get("args"):
             out.append(f"command or args of {name} changed")
-    old_refs = set(template_config_refs(before, namespace))
-    new_refs = set(template_config_refs(after, namespace))
+    if refs is None:
+        refs = (template_config_refs(before, namespace), template_config_refs(after, namespace))
+    old_refs, new_refs = set(refs[0]), set(refs[1])
     for ref in sorted(new_refs - old_refs):
         out.append(f"now reads {ref.kind} {ref.name}")
     for ref in sorted(old_refs - new_refs):
@@ -400,7 +422,14 @@ def current_source_name(workload: JSON, sources: Sequence[JSON]) -> str:
         if update and any(name_of(s) == update for s in sources):
             return str(update)
     template = (workload.get("spec") or {}).get("template") or {}
-    for source in sources:
+    if workload.get("kind") == "Deployment":
+        # The controller stamps the Deployment with its new ReplicaSet's
+        # revision: one lookup instead of comparing every template.
+        stamped = annotations_of(workload).get(REVISION)
+        for source in sources:
+            if stamped and annotations_of(source).get(REVISION) == stamped:
+                return name_of(source)
+    for source in sorted(sources, key=revision_number, reverse=True):
         if templates_equal(pod_template_of(source), template):
             return name_of(source)
     return name_of(max(sources, key=revision_number))
@@ -477,6 +506,7 @@ def _workload_revisions(
             next_source=sources[index + 1] if index + 1 < len(sources) else None,
         )
         annotations = annotations_of(source)
+        config_refs = template_config_refs(template, namespace)
         info = RevisionInfo(
             revision=revision_number(source),
             source=workload_ref(source),
@@ -485,7 +515,7 @@ def _workload_revisions(
             template_hash=labels_of(source).get(POD_TEMPLATE_HASH)
             or labels_of(source).get("controller.kubernetes.io/hash", ""),
             change_cause=annotations.get(CHANGE_CAUSE),
-            config_refs=template_config_refs(template, namespace),
+            config_refs=config_refs,
             replicas=counts[0],
             ready_replicas=counts[1],
             available_replicas=counts[2],
@@ -501,7 +531,7 @@ def _workload_revisions(
             migration_init_containers=migration_init_containers(template, migration_patterns),
             schema_version=annotations_of(template).get(SCHEMA_VERSION)
             or annotations.get(SCHEMA_VERSION),
-            missing_config_refs=_missing(view, template_config_refs(template, namespace)),
+            missing_config_refs=_missing(view, config_refs),
             desired_replicas=_desired_replicas(source, annotations),
         )
         records.append(WorkloadRevision(info=info, source=source, template=template))
@@ -658,9 +688,7 @@ def _judge_health(
     # 3. Warning events about its pods or its ReplicaSet while it was current.
     bad_events = [
         (when, e)
-        for obj, evs in events.items()
-        if obj == name or obj.startswith(name + "-")
-        for e in evs
+        for e in events.get(name, ())
         if _event_reason(e) in _FAILURE_EVENT_REASONS
         and (when := _event_time(e)) is not None
         and when >= active_since
@@ -773,15 +801,34 @@ def _scaled_down_completion(
 
 
 def _warning_events_by_object(view: ClusterView, namespace: str) -> dict[str, list[JSON]]:
-    """Warning events in the namespace keyed by the name of the object they regard."""
+    """Warning events in the namespace, keyed by the revision object they concern.
+
+    An event about a ReplicaSet or ControllerRevision is filed under its name;
+    an event about a pod under the name of the ReplicaSet that made it (a pod
+    is ``RS-NAME-xxxxx``) and, for StatefulSet and DaemonSet pods, under the
+    ControllerRevision its ``controller-revision-hash`` names when the pod is
+    still in the view.
+    """
     out: dict[str, list[JSON]] = {}
     for event in view.of_kind("Event", namespace):
         if event.get("type") != "Warning":
             continue
         regarding = event.get("regarding") or event.get("involvedObject") or {}
         name = str(regarding.get("name") or "")
-        if name:
-            out.setdefault(name, []).append(event)
+        if not name:
+            continue
+        keys = {name}
+        if regarding.get("kind") == "Pod":
+            keys.add(name.rpartition("-")[0])
+            pod = view.get("Pod", namespace, name)
+            label = labels_of(pod).get(CONTROLLER_REVISION_HASH) if pod else None
+            if label:
+                keys.add(label)
+                owner = controller_owner(pod) if pod else None
+                if owner:
+                    keys.add(f"{owner.get('name')}-{label}")
+        for key in keys:
+            out.setdefault(key, []).append(event)
     return out
 
 
@@ -986,7 +1033,12 @@ def _deploy_change(
     history = info.annotations.get(REVISION_HISTORY)
     images = ", ".join(info.images) or "no images"
     if previous is not None:
-        diff = diff_templates(previous.template, record.template, ref.namespace)
+        diff = diff_templates(
+            previous.template,
+            record.template,
+            ref.namespace,
+            refs=(previous.info.config_refs, info.config_refs),
+        )
     elif info.revision <= 1:
         diff = (f"created with {images}",)
     else:
