@@ -161,7 +161,8 @@ def read_view(kube: k.Kube, scope: Scope, now: datetime) -> ClusterView:
 
     Phase one lists the workload, config, event, quota, service and node kinds
     in each scope namespace (or cluster-wide with ``-A``) concurrently, Secrets
-    as metadata only (their values never leave the API server).  Phase two
+    as metadata only (their values never leave the API server) and Events of
+    type Warning only.  Phase two
     reads only what phase one points at: ControllerRevisions already came with
     phase one; EndpointSlices when there are Services; FeatureFlagSources and
     FeatureFlags when pods are wired to OpenFeature; Argo CD Applications when
@@ -190,7 +191,16 @@ def read_view(kube: k.Kube, scope: Scope, now: datetime) -> ClusterView:
 
 def _lister(kube: k.Kube, resource: k.Resource, namespace: str | None) -> Callable[[], list[JSON]]:
     metadata_only = resource.kind == "Secret"
-    return lambda: kube.list(resource, namespace, page_size=PAGE_SIZE, metadata_only=metadata_only)
+    # Only warnings matter to assess, and a busy namespace has thousands of
+    # Normal events (every scaling step of every rollout).
+    field_selector = "type=Warning" if resource is k.EVENT else None
+    return lambda: kube.list(
+        resource,
+        namespace,
+        field_selector=field_selector,
+        page_size=PAGE_SIZE,
+        metadata_only=metadata_only,
+    )
 
 
 def _getter(

@@ -44,6 +44,7 @@ def snapshot(
       rollback snapshot -n shop -o incident.yaml
       rollback assess --snapshot incident.yaml --incident-start 2026-12-03T10:04:00Z
     """
+    import gc
     from datetime import UTC, datetime
     from pathlib import Path
 
@@ -62,6 +63,7 @@ def snapshot(
             workloads=workloads,
         )
     )
+    gc.disable()  # one-shot, acyclic data: see controller/cli/assess.py
     now = datetime.now(UTC).replace(microsecond=0)
     kube = Kube(kubeconfig=kubeconfig, context=context)
     try:

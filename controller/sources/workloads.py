@@ -122,6 +122,12 @@ class WorkloadRevision:
 # ---------------------------------------------------------------------------
 
 
+def _ann(obj: JSON) -> dict[str, str]:
+    """The object's annotations as the API gave them (no copy: hot paths read many)."""
+    value = (obj.get("metadata") or {}).get("annotations")
+    return value if isinstance(value, dict) else {}
+
+
 def workload_ref(obj: JSON) -> ObjectRef:
     return ObjectRef(str(obj.get("kind") or ""), namespace_of(obj), name_of(obj))
 
@@ -377,7 +383,7 @@ def revision_number(source: JSON) -> int:
     """A ReplicaSet's revision annotation (missing or malformed = 0), or a ControllerRevision's."""
     if source.get("kind") == "ControllerRevision":
         return _int(source.get("revision"))
-    return _int(annotations_of(source).get(REVISION))
+    return _int(_ann(source).get(REVISION))
 
 
 def _int(value: object) -> int:
@@ -425,9 +431,9 @@ def current_source_name(workload: JSON, sources: Sequence[JSON]) -> str:
     if workload.get("kind") == "Deployment":
         # The controller stamps the Deployment with its new ReplicaSet's
         # revision: one lookup instead of comparing every template.
-        stamped = annotations_of(workload).get(REVISION)
+        stamped = _ann(workload).get(REVISION)
         for source in sources:
-            if stamped and annotations_of(source).get(REVISION) == stamped:
+            if stamped and _ann(source).get(REVISION) == stamped:
                 return name_of(source)
     for source in sorted(sources, key=revision_number, reverse=True):
         if templates_equal(pod_template_of(source), template):
@@ -505,7 +511,7 @@ def _workload_revisions(
             previous_source=sources[index - 1] if index else None,
             next_source=sources[index + 1] if index + 1 < len(sources) else None,
         )
-        annotations = annotations_of(source)
+        annotations = _ann(source)
         config_refs = template_config_refs(template, namespace)
         info = RevisionInfo(
             revision=revision_number(source),
@@ -529,7 +535,7 @@ def _workload_revisions(
             completed_at=judgement.completed_at,
             health_note=judgement.note,
             migration_init_containers=migration_init_containers(template, migration_patterns),
-            schema_version=annotations_of(template).get(SCHEMA_VERSION)
+            schema_version=_ann(template).get(SCHEMA_VERSION)
             or annotations.get(SCHEMA_VERSION),
             missing_config_refs=_missing(view, config_refs),
             desired_replicas=_desired_replicas(source, annotations),
@@ -582,7 +588,7 @@ def _became_current(source: JSON, previous_since: datetime | None, *, is_current
     """
     created = parse_k8s_time(meta(source).get("creationTimestamp"))
     start = created or previous_since
-    if REVISION_HISTORY in annotations_of(source):
+    if REVISION_HISTORY in _ann(source):
         if is_current:
             touched = _last_spec_update(source)
             if touched and (start is None or touched > start):
