@@ -514,10 +514,9 @@ def assess(
         known_config_versions=known_config_versions(view),
         flag_off_variants=flag_off_variants(view),
     )
-    if previewer is not None:
-        preview = previewer(recommendation, view, now)
-        if preview is not None:
-            recommendation = _with_preview(recommendation, preview)
+    preview = (previewer or preview_plan)(recommendation, view, now)
+    if preview is not None:
+        recommendation = _with_preview(recommendation, preview)
     shown = tuple(c for c in changes if in_window(c, incident))
     notes = []
     if not shown:
@@ -541,6 +540,20 @@ def assess(
         api_requests=api_requests,
         notes=tuple(notes),
     )
+
+
+def preview_plan(rec: Recommendation, view: ClusterView, now: datetime) -> Preview | None:
+    """The plan ``rollback execute`` would run for ``rec`` (from the same view) and its hash.
+
+    Execute builds its plan the same way from a fresh read, so ``--plan-hash``
+    with this hash runs only if nothing changed in between.
+    """
+    from controller.actions.preview import plan_for_recommendation, preview_lines
+
+    plan = plan_for_recommendation(rec, view, now)
+    if plan is None:
+        return None
+    return Preview(plan_hash=plan.hash, lines=preview_lines(plan))
 
 
 def _with_preview(rec: Recommendation, preview: Preview) -> Recommendation:

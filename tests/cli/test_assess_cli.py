@@ -113,7 +113,9 @@ def test_json_carries_the_documented_fields_for_a_rollback() -> None:
         "safety": "safe",
     }
     assert isinstance(rec["safetyScore"], int) and rec["reasons"]
-    assert "planHash" in rec
+    assert re.fullmatch(r"sha256:[0-9a-f]{16}", rec["planHash"])
+    assert rec["preview"][0] == "roll back deployment/web from revision 3 to revision 2"
+    assert rec["preview"][-1] == f"plan hash: {rec['planHash']}"
     assert doc["apiRequests"] is None
     assert doc["source"] == {
         "type": "snapshot",
