@@ -535,8 +535,7 @@ def _workload_revisions(
             completed_at=judgement.completed_at,
             health_note=judgement.note,
             migration_init_containers=migration_init_containers(template, migration_patterns),
-            schema_version=_ann(template).get(SCHEMA_VERSION)
-            or annotations.get(SCHEMA_VERSION),
+            schema_version=_ann(template).get(SCHEMA_VERSION) or annotations.get(SCHEMA_VERSION),
             missing_config_refs=_missing(view, config_refs),
             desired_replicas=_desired_replicas(source, annotations),
         )
