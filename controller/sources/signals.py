@@ -75,7 +75,7 @@ def collect_signals(view: ClusterView, since: datetime, now: datetime) -> list[S
     signals.extend(_node_signals(view))
     signals.extend(_quota_signals(view))
     signals.extend(_service_signals(view))
-    signals.extend(_event_signals(view, resolver, since, signals))
+    signals.extend(_event_signals(view, resolver, since, signals, now))
     return signals
 
 
@@ -376,8 +376,18 @@ def event_time(event: JSON) -> datetime | None:
 
 
 def _event_signals(
-    view: ClusterView, owners: _Owners, since: datetime, existing: Iterable[Signal]
+    view: ClusterView,
+    owners: _Owners,
+    since: datetime,
+    existing: Iterable[Signal],
+    now: datetime,
 ) -> Iterator[Signal]:
+    """Warning events since ``since``, grouped by what they concern and why.
+
+    An event about a pod that still exists and is Ready now is history that
+    resolved itself (a pod that waited for a node, then ran): it is left out.
+    An event about a pod that is gone stays: it is the only trace left.
+    """
     covered = {(s.kind, s.workload or s.target) for s in existing}
     groups: dict[tuple[SignalKind, ObjectRef, str], list[JSON]] = {}
     for event in view.of_kind("Event"):
@@ -390,6 +400,10 @@ def _event_signals(
         kind = str(regarding.get("kind") or "")
         namespace = str(regarding.get("namespace") or namespace_of(event))
         name = str(regarding.get("name") or "")
+        if kind == "Pod":
+            pod = view.get("Pod", namespace, name)
+            if pod is not None and is_ready(pod) and not pod_problems(pod, now):
+                continue
         reason = str(event.get("reason") or "")
         message = " ".join(str(event.get("message") or event.get("note") or "").split())
         signal_kind = _EVENT_KINDS.get(reason, SignalKind.WARNING_EVENT)
