@@ -232,3 +232,36 @@ def test_an_unschedulable_pod_is_a_resources_signal() -> None:
         Block.RESOURCES,
         ObjectRef("Deployment", "shop", "web"),
     )
+
+
+def test_events_about_pods_that_recovered_are_history_and_about_gone_pods_are_kept() -> None:
+    tmpl = template("web:1")
+    deploy = deployment("web", tmpl=tmpl, revision=1)
+    rs = replicaset(deploy, tmpl, revision=1, created=60, replicas=1)
+    running = pod(rs, "aaaaa", created=30)
+    gone = pod(rs, "bbbbb", created=30)  # deleted since: only its events are left
+    waited = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "w1", "namespace": "shop"},
+        "involvedObject": {"kind": "Pod", "name": running["metadata"]["name"], "namespace": "shop"},
+        "reason": "FailedScheduling",
+        "message": "0/1 nodes are available: 1 Too many pods.",
+        "type": "Warning",
+        "lastTimestamp": at(20),
+    }
+    crashed = dict(
+        waited,
+        metadata={"name": "w2", "namespace": "shop"},
+        involvedObject={"kind": "Pod", "name": gone["metadata"]["name"], "namespace": "shop"},
+        reason="BackOff",
+        message="Back-off restarting failed container web",
+    )
+
+    signals = collect_signals(
+        view_of(deploy, rs, running, waited, crashed, now=NOW), NOW - timedelta(hours=1), NOW
+    )
+
+    assert [(s.kind, s.workload) for s in signals] == [
+        (SignalKind.CRASH_LOOP, ObjectRef("Deployment", "shop", "web"))
+    ]
