@@ -371,3 +371,43 @@ def test_the_readme_commands_on_examples_run() -> None:
         args = [str(ROOT / a) if a.startswith("examples/") else a for a in command[2:]]
         result = assess(*args)
         assert result.exit_code == 0, (command, result.output)
+
+
+# ---------------------------------------------------------------------------
+# --git-repo
+# ---------------------------------------------------------------------------
+
+
+def test_git_repo_commits_in_the_window_join_the_changes(tmp_path: Path) -> None:
+    import subprocess
+
+    repo = tmp_path / "shop"
+    repo.mkdir()
+    stamp = "2026-12-03T09:59:00+0000"
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Ada", "GIT_AUTHOR_EMAIL": "a@example.com",
+           "GIT_COMMITTER_NAME": "Ada", "GIT_COMMITTER_EMAIL": "a@example.com",
+           "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}  # fmt: skip
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["commit", "-q", "--allow-empty", "-m", "web 2.5.0"],
+    ):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+
+    result = assess(
+        "--snapshot", example("bad-image-rollout"), "--incident-start", "12m",
+        "--git-repo", str(repo), "-o", "json",
+    )  # fmt: skip
+
+    commits = [c for c in json.loads(result.output)["changes"] if c["kind"] == "commit"]
+    assert [(c["at"], c["cause"], c["summary"][-18:]) for c in commits] == [
+        ("2026-12-03T09:59:00Z", "Ada", "in shop: web 2.5.0")
+    ]
+
+
+def test_git_repo_that_is_not_a_repository_is_bad_input(tmp_path: Path) -> None:
+    result = assess("--snapshot", example("bad-image-rollout"), "--git-repo", str(tmp_path))
+
+    assert (result.exit_code, result.output) == (
+        2,
+        f"error: --git-repo {tmp_path}: not a git repository\n",
+    )
