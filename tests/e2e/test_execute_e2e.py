@@ -475,11 +475,18 @@ def test_of_two_racing_executes_exactly_one_acts(
     assert [revision_of(rs) for rs in replica_sets(api, namespace, "web")] == [1, 3, 4]
 
 
+def settled(deployment: dict[str, Any]) -> bool:
+    """The Deployment controller has observed the latest spec (no status write pending)."""
+    status = deployment.get("status") or {}
+    return bool(status.get("observedGeneration") == deployment["metadata"]["generation"])
+
+
 def test_a_dry_run_changes_nothing_and_fails_on_a_paused_deployment(
     cluster: Cluster, namespace: str, rollback: Run
 ) -> None:
     api = cluster.api()
     given_history(api, namespace)
+    wait_for(lambda: settled(read_deployment(api, namespace, "web")), what="status settled")
     rv = read_deployment(api, namespace, "web")["metadata"]["resourceVersion"]
     # When we dry-run the rollback
     result = rollback("execute", "deployment/web", "--to-revision", "2", "--dry-run")
@@ -489,6 +496,11 @@ def test_a_dry_run_changes_nothing_and_fails_on_a_paused_deployment(
     assert read_deployment(api, namespace, "web")["metadata"]["resourceVersion"] == rv
     # Given the Deployment is paused
     kubectl(cluster, "rollout", "pause", "-n", namespace, "deployment/web")
+    # (the Deployment controller then writes status on its own: wait until it
+    # has seen the pause, or its write would look like ours)
+    wait_for(
+        lambda: settled(read_deployment(api, namespace, "web")), what="status settled after pause"
+    )
     paused_rv = read_deployment(api, namespace, "web")["metadata"]["resourceVersion"]
     # When we dry-run again
     refused = rollback("execute", "deployment/web", "--to-revision", "2", "--dry-run")
