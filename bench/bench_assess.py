@@ -228,8 +228,19 @@ def measure_assess(kubeconfig: str, namespace: str, runs: int) -> dict[str, Any]
         "wall_max": max(walls),
         "requests": max(requests),
         "changes": int(text.split("Changes in the window: ", 1)[1].split()[0]),
-        "verdict": text.splitlines()[0],
+        "verdict": _headline(text),
     }
+
+
+def _headline(text: str) -> str:
+    """The verdict: the first line and its wrapped continuation lines."""
+    lines = text.splitlines()
+    out = [lines[0]]
+    for line in lines[1:]:
+        if not line.startswith("  "):
+            break
+        out.append(line.strip())
+    return " ".join(out)
 
 
 def measure_stages(kubeconfig: str, namespace: str) -> dict[str, float]:
