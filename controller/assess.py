@@ -77,7 +77,15 @@ from controller.sources.workloads import (
     workload_facts,
     workload_ref,
 )
-from controller.view import CLUSTER_SCOPED, JSON, ClusterView, labels_of, meta, namespace_of
+from controller.view import (
+    CLUSTER_SCOPED,
+    JSON,
+    ClusterView,
+    controller_owner,
+    labels_of,
+    meta,
+    namespace_of,
+)
 
 SCHEMA_VERSION = "1.0"
 
@@ -107,8 +115,6 @@ FOLLOWED_KINDS = frozenset(
 PHASE_ONE: tuple[k.Resource, ...] = (
     k.DEPLOYMENT,
     k.REPLICASET,
-    k.STATEFULSET,
-    k.DAEMONSET,
     k.CONTROLLERREVISION,
     k.POD,
     k.CONFIGMAP,
@@ -159,19 +165,21 @@ class _Reader:
 def read_view(kube: k.Kube, scope: Scope, now: datetime) -> ClusterView:
     """Read what assess needs from a live cluster into a view.
 
-    Phase one lists the workload, config, event, quota, service and node kinds
-    in each scope namespace (or cluster-wide with ``-A``) concurrently, Secrets
-    as metadata only (their values never leave the API server) and Events of
-    type Warning only.  Phase two
-    reads only what phase one points at: ControllerRevisions already came with
-    phase one; EndpointSlices when there are Services; FeatureFlagSources and
-    FeatureFlags when pods are wired to OpenFeature; Argo CD Applications when
-    objects carry Argo CD tracking marks; Flux objects by the names their
-    labels give.  A kind whose API is not served (CRD not installed) or that
-    RBAC forbids is recorded in ``view.unavailable``; a forbidden core kind
-    (Deployments, ReplicaSets, Pods) raises ForbiddenError.
+    Phase one lists Deployments, ReplicaSets, ControllerRevisions, Pods,
+    ConfigMaps, Secrets, Events, ResourceQuotas, HPAs, Jobs, Services and
+    Nodes concurrently, in each scope namespace (or cluster-wide with ``-A``),
+    whole namespaces in one page; Secrets as metadata only (their values never
+    leave the API server) and Events of type Warning only.  Phase two reads
+    only what phase one points at: StatefulSets and DaemonSets when
+    ControllerRevisions or pods are owned by one; EndpointSlices when there
+    are Services; FeatureFlagSources and FeatureFlags when pods are wired to
+    OpenFeature; Argo CD Applications when objects carry Argo CD tracking
+    marks; Flux objects by the names their labels give.  A kind whose API is
+    not served (CRD not installed) or that RBAC forbids is recorded in
+    ``view.unavailable``; a forbidden core kind (Deployments, ReplicaSets,
+    Pods) raises ForbiddenError.
 
-    Cost for one namespace: 14 requests, plus one per follow-up kind present.
+    Cost for one namespace: 12 requests, plus one per follow-up kind present.
     """
     namespaces: list[str | None] = [None] if scope.all_namespaces else list(scope.namespaces)
     view = ClusterView(captured_at=now, source=f"cluster {kube.server}")
@@ -225,10 +233,28 @@ def _follow_ups(
     kube: k.Kube, view: ClusterView, namespaces: list[str | None]
 ) -> list[tuple[str, Callable[[], list[JSON]]]]:
     calls: list[tuple[str, Callable[[], list[JSON]]]] = []
+    # Every StatefulSet and DaemonSet keeps ControllerRevisions and owns its
+    # pods, so phase one shows whether there are any worth listing.
+    owners = {
+        str((controller_owner(o) or {}).get("kind"))
+        for kind in ("ControllerRevision", "Pod")
+        for o in view.of_kind(kind)
+    }
+    for resource in (k.STATEFULSET, k.DAEMONSET):
+        if resource.kind in owners:
+            for namespace in namespaces:
+                calls.append((resource.kind, _lister(kube, resource, namespace)))
+        else:
+            view.complete.add(resource.kind)
     if any((s.get("spec") or {}).get("selector") for s in view.of_kind("Service")):
         for namespace in namespaces:
             calls.append(("EndpointSlice", _lister(kube, k.ENDPOINTSLICE, namespace)))
-    marked = list(view.of_kind("ConfigMap")) + list(iter_workloads(view))
+    # ControllerRevisions carry their StatefulSet's or DaemonSet's annotations.
+    marked = (
+        list(view.of_kind("ConfigMap"))
+        + list(iter_workloads(view))
+        + list(view.of_kind("ControllerRevision"))
+    )
     if any(
         ARGO_TRACKING_ID in (meta(o).get("annotations") or {})
         or ARGO_INSTANCE_LABEL in labels_of(o)

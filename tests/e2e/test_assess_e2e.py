@@ -448,3 +448,66 @@ def test_an_unknown_workload_is_one_line_and_exit_2(
         2,
         f"error: no deployment/ghost in namespace {namespace}\n",
     )
+
+
+@pytest.mark.kwok
+def test_a_statefulset_rollout_is_read_from_its_controller_revisions(
+    cluster: Cluster, namespace: str, policy: Path
+) -> None:
+    api = cluster.api()
+    sts = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "db"},
+        "spec": {
+            "replicas": 2,
+            "serviceName": "db",
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {
+                "metadata": {"labels": {"app": "db"}},
+                "spec": {"containers": [{"name": "db", "image": steps.image("v1", "db")}],
+                         "terminationGracePeriodSeconds": 0},
+            },
+        },
+    }  # fmt: skip
+    steps.apply(cluster, namespace, sts)
+    steps.wait_for(
+        lambda: len(steps.ready_pods(api, namespace, "app=db")) == 2, what="db pods Ready"
+    )
+    settle()
+    # When v2 (broken) rolls out: the controller replaces db-1 first and waits for it
+    patch = {"spec": {"template": {"spec": {"containers": [
+        {"name": "db", "image": steps.image("v2-broken", "db")}
+    ]}}}}  # fmt: skip
+    steps.kubectl(
+        cluster, "-n", namespace, "patch", "statefulset", "db", "--type=strategic",
+        "-p", json.dumps(patch),
+    )  # fmt: skip
+    steps.wait_for(
+        lambda: any(
+            p["spec"]["containers"][0]["image"].endswith("v2-broken")
+            for p in steps.pods(api, namespace, "app=db")
+        ),
+        what="a v2 pod",
+    )
+    steps.wait_for(
+        lambda: steps.events(api, namespace, "Unhealthy"), what="the readiness probe to fail"
+    )
+
+    doc = assess_json(cluster, policy, namespace, "--incident-start", "now")
+
+    top = doc["suspects"][0]
+    assert (top["kind"], top["target"], top["revision"], top["previousRevision"]) == (
+        "deploy",
+        {"kind": "StatefulSet", "namespace": namespace, "name": "db"},
+        2,
+        1,
+    )
+    assert top["after"] == f"revision 2: {steps.image('v2-broken', 'db')}"
+    rec = doc["recommendation"]
+    assert (rec["action"], rec["target"]["kind"], rec["toRevision"]) == (
+        "rollback",
+        "StatefulSet",
+        1,
+    ), rec
+    assert doc["apiRequests"] <= 15
