@@ -1,0 +1,538 @@
+"""Approvals: a person's go-ahead for one exact plan, recorded in the cluster.
+
+An approval is bound to a plan hash (:attr:`controller.actions.plan.Plan.hash`),
+which covers every write and the ``resourceVersion`` each write carries.  If
+the world moves, the fresh plan has another hash and the old approvals count
+for nothing: an approval of a stale plan is worthless by construction.
+
+Two kinds of object, both custom resources of group ``rollback.io``
+(manifests/crds/rollback.io.yaml), in the namespace of the plan's target:
+
+* **ApprovalRequest** ``plan-<hash>``: what the plan does (summary, from, to,
+  changes, preconditions), who asked and when, and which approvals the policy
+  wants.  ``rollback execute`` and the controller create it when the policy
+  wants approvals; ``rollback approve`` shows it to the approver.
+* **Approval** ``<hash>-<digest of the approver>``: one person's go-ahead.
+  One object per person, created atomically, so approvals from several
+  people never race, and the same person approving twice is one approval.
+  Its ``spec.approver`` must be the user the API server authenticated: the
+  ValidatingAdmissionPolicy in manifests/approvals-admission.yaml refuses
+  anything else, so nobody can approve in someone else's name (identity is
+  not a claim the client makes).  Its age is the server's
+  ``creationTimestamp``, not a time the client wrote.
+
+Counting (:func:`count_approvals`) is pure: distinct people, from the groups
+the policy names, not the requester or the executor, younger than the
+time-to-live.  Reading and writing the objects takes a :class:`Kube`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Final
+
+from controller.actions.plan import HASH_PREFIX, Plan, format_time
+from controller.durations import parse_k8s_time
+from controller.errors import ConflictError, NotFoundError, UserInputError
+from controller.kube import Kube, Resource
+from controller.model import ObjectRef
+from controller.policy import ApprovalRequirement
+from controller.view import JSON, labels_of, meta, name_of, namespace_of
+
+if TYPE_CHECKING:  # guards imports this module: the identity type only, no cycle
+    from controller.actions.guards import Identity
+
+API_GROUP: Final = "rollback.io"
+API_VERSION: Final = "v1alpha1"
+APPROVAL: Final = Resource("Approval", API_GROUP, API_VERSION, "approvals")
+APPROVAL_REQUEST: Final = Resource("ApprovalRequest", API_GROUP, API_VERSION, "approvalrequests")
+PLAN_HASH_LABEL: Final = "rollback.io/plan-hash"
+MANAGED_BY: Final = {"app.kubernetes.io/managed-by": "rollback-controller"}
+# How long an approval counts, from the server's creationTimestamp.  Long
+# enough for a person to be paged and look; short enough that a forgotten
+# approval does not wake up tomorrow.
+DEFAULT_TTL: Final = timedelta(hours=1)
+CRDS_HINT: Final = "kubectl apply -f manifests/crds/rollback.io.yaml"
+
+_HEX = re.compile(r"^[0-9a-f]{16}$")
+
+
+# ---------------------------------------------------------------------------
+# Values
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One person's go-ahead for one plan hash; ``at`` is when the server stored it."""
+
+    plan_hash: str
+    approver: str
+    groups: tuple[str, ...] = ()
+    at: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+    reason: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """A plan waiting for approvals, as ``rollback approve`` shows it."""
+
+    plan_hash: str
+    target: ObjectRef
+    summary: str
+    requester: str
+    at: datetime
+    requirements: tuple[ApprovalRequirement, ...] = ()
+    action: str = ""
+    from_label: str = ""
+    to_label: str = ""
+    changes: tuple[str, ...] = ()
+    preconditions: tuple[Mapping[str, str], ...] = ()
+    incident: str = ""
+    safety: str = ""
+    name: str = ""
+    uid: str = ""
+
+
+@dataclass(frozen=True)
+class ApprovalContext:
+    """What an executor knows about approvals when it asks the guards.
+
+    ``approvals``: those recorded for the fresh plan's hash.  ``exclude``:
+    people whose approval does not count (whoever requested the plan; the
+    executor is excluded by the guards themselves).  ``extra``: requirements
+    on top of the policy's (the controller asks one person when the policy
+    does not let it act alone).  ``confirms``: satisfied approvals stand in
+    for the typed confirmation (the controller has nobody to type it; the
+    approvers reviewed this exact hash).
+    """
+
+    approvals: tuple[Approval, ...] = ()
+    exclude: frozenset[str] = frozenset()
+    extra: tuple[ApprovalRequirement, ...] = ()
+    ttl: timedelta = DEFAULT_TTL
+    confirms: bool = False
+
+
+@dataclass(frozen=True)
+class RequirementStatus:
+    """One requirement and the people whose approval counts for it."""
+
+    requirement: ApprovalRequirement
+    approvers: tuple[str, ...]
+
+    @property
+    def missing(self) -> int:
+        return max(0, self.requirement.count - len(self.approvers))
+
+    def describe(self) -> str:
+        req = self.requirement
+        who = " or ".join(req.approvers) if req.approvers else "anyone"
+        return f"scope {req.scope}: {len(self.approvers)} of {req.count} from {who}"
+
+
+@dataclass(frozen=True)
+class ApprovalStatus:
+    """Whether a plan has the approvals it needs, and why each approval did or did not count."""
+
+    requirements: tuple[RequirementStatus, ...] = ()
+    ignored: tuple[tuple[str, str], ...] = ()  # (approver, why it does not count)
+
+    @property
+    def satisfied(self) -> bool:
+        return all(r.missing == 0 for r in self.requirements)
+
+    @property
+    def missing(self) -> int:
+        """At least this many more people must approve (requirements may share people)."""
+        return max((r.missing for r in self.requirements), default=0)
+
+    @property
+    def approvers(self) -> tuple[str, ...]:
+        """Everyone whose approval counts for some requirement, in the order they approved."""
+        seen: dict[str, None] = {}
+        for status in self.requirements:
+            seen.update(dict.fromkeys(status.approvers))
+        return tuple(seen)
+
+    def describe(self) -> str:
+        parts = [r.describe() for r in self.requirements]
+        parts.extend(f"{who}'s approval does not count: {why}" for who, why in self.ignored)
+        return "; ".join(parts)
+
+
+# ---------------------------------------------------------------------------
+# Counting (pure)
+# ---------------------------------------------------------------------------
+
+
+def count_approvals(
+    requirements: Iterable[ApprovalRequirement],
+    approvals: Iterable[Approval],
+    plan_hash: str,
+    *,
+    now: datetime,
+    ttl: timedelta = DEFAULT_TTL,
+    exclude: Iterable[str] = (),
+) -> ApprovalStatus:
+    """Which approvals count for ``plan_hash`` at ``now``, per requirement.  Pure.
+
+    An approval counts when it names this exact hash, is younger than ``ttl``,
+    comes from someone not in ``exclude`` (the requester, the executor), and,
+    for a requirement that names approver groups, from a member of one of
+    them.  Each person counts once, however often they approved.
+    """
+    wanted = normalise_hash(plan_hash)
+    excluded = set(exclude)
+    valid: dict[str, Approval] = {}
+    ignored: list[tuple[str, str]] = []
+    for approval in sorted(approvals, key=lambda a: (a.at, a.approver)):
+        who = approval.approver
+        if _quiet_hash(approval.plan_hash) != wanted:
+            ignored.append((who, f"it approves another plan ({approval.plan_hash})"))
+        elif approval.at + ttl <= now:
+            ignored.append((who, f"it expired at {format_time(approval.at + ttl)}"))
+        elif who in excluded:
+            ignored.append((who, "the requester or executor of a plan cannot approve it"))
+        elif who not in valid:
+            valid[who] = approval
+    statuses = []
+    for requirement in requirements:
+        if requirement.count <= 0:
+            continue
+        groups = set(requirement.approvers)
+        counted = tuple(
+            who for who, a in valid.items() if not groups or groups.intersection(a.groups)
+        )
+        statuses.append(RequirementStatus(requirement, counted))
+    for who, approval in valid.items():
+        if not any(who in s.approvers for s in statuses) and statuses:
+            groups_text = ", ".join(approval.groups) or "none"
+            ignored.append((who, f"not in an approver group (their groups: {groups_text})"))
+    return ApprovalStatus(tuple(statuses), tuple(ignored))
+
+
+def eligible(requirements: Sequence[ApprovalRequirement], groups: Iterable[str]) -> bool:
+    """Whether someone in ``groups`` can count for at least one requirement.  Pure."""
+    mine = set(groups)
+    active = [r for r in requirements if r.count > 0]
+    return not active or any(not r.approvers or mine.intersection(r.approvers) for r in active)
+
+
+# ---------------------------------------------------------------------------
+# Names and bodies (pure)
+# ---------------------------------------------------------------------------
+
+
+def normalise_hash(text: str) -> str:
+    """``sha256:0123abcd…`` (or the bare 16 hex digits, any case) -> ``sha256:0123abcd…``.
+
+    Raises UserInputError for anything that is not a plan hash.
+    """
+    value = _quiet_hash(text)
+    if not _HEX.match(value.removeprefix(HASH_PREFIX)):
+        raise UserInputError(
+            f"{text.strip()!r} is not a plan hash: expected sha256: and 16 hex digits, as "
+            "rollback assess, execute and the controller print it"
+        )
+    return value
+
+
+def _quiet_hash(text: str) -> str:
+    value = text.strip().lower()
+    return value if value.startswith(HASH_PREFIX) else HASH_PREFIX + value
+
+
+def hash_hex(plan_hash: str) -> str:
+    """The 16 hex digits of a plan hash: label values and names cannot hold the colon."""
+    return normalise_hash(plan_hash).removeprefix(HASH_PREFIX)
+
+
+def request_name(plan_hash: str) -> str:
+    return f"plan-{hash_hex(plan_hash)}"
+
+
+def approval_name(plan_hash: str, username: str) -> str:
+    """One name per (plan, person): a second approval by the same person is a 409, not a vote."""
+    digest = hashlib.sha256(username.encode()).hexdigest()[:10]
+    return f"{hash_hex(plan_hash)}-{digest}"
+
+
+def request_body(
+    plan: Plan,
+    requirements: Sequence[ApprovalRequirement],
+    requester: Identity,
+    now: datetime,
+    *,
+    incident: str = "",
+    safety: str = "",
+) -> JSON:
+    """The ApprovalRequest for ``plan``.  Pure."""
+    target = plan.target
+    return {
+        "apiVersion": APPROVAL_REQUEST.api_version,
+        "kind": APPROVAL_REQUEST.kind,
+        "metadata": {
+            "name": request_name(plan.hash),
+            "namespace": target.namespace,
+            "labels": {**MANAGED_BY, PLAN_HASH_LABEL: hash_hex(plan.hash)},
+        },
+        "spec": {
+            "planHash": plan.hash,
+            "target": {"kind": target.kind, "name": target.name},
+            "action": plan.action.value,
+            "summary": plan.summary,
+            "from": plan.from_label,
+            "to": plan.to_label,
+            "changes": list(plan.changes),
+            "preconditions": [
+                {"kind": s.ref.kind, "name": s.ref.name, "resourceVersion": s.resource_version}
+                for s in plan.steps
+            ],
+            "requester": requester.username,
+            "requestedAt": format_time(now),
+            "required": [
+                {"scope": r.scope, "count": r.count, "approvers": list(r.approvers)}
+                for r in requirements
+                if r.count > 0
+            ],
+            "incident": incident,
+            "safety": safety,
+        },
+    }
+
+
+def approval_body(
+    request: ApprovalRequest, identity: Identity, now: datetime, reason: str = ""
+) -> JSON:
+    """The Approval ``identity`` gives ``request``'s plan.  Pure.
+
+    Owned by the request (no ``blockOwnerDeletion``), so approvals go when
+    the request is cleaned up.
+    """
+    owner = (
+        [
+            {
+                "apiVersion": APPROVAL_REQUEST.api_version,
+                "kind": APPROVAL_REQUEST.kind,
+                "name": request.name,
+                "uid": request.uid,
+            }
+        ]
+        if request.uid
+        else []
+    )
+    return {
+        "apiVersion": APPROVAL.api_version,
+        "kind": APPROVAL.kind,
+        "metadata": {
+            "name": approval_name(request.plan_hash, identity.username),
+            "namespace": request.target.namespace,
+            "labels": {**MANAGED_BY, PLAN_HASH_LABEL: hash_hex(request.plan_hash)},
+            "ownerReferences": owner,
+        },
+        "spec": {
+            "planHash": request.plan_hash,
+            # Checked against the authenticated user at admission
+            # (manifests/approvals-admission.yaml): not a claim, a fact.
+            "approver": {"username": identity.username, "groups": list(identity.groups)},
+            "approvedAt": format_time(now),
+            "reason": reason,
+        },
+    }
+
+
+def parse_request(obj: JSON) -> ApprovalRequest:
+    """An ApprovalRequest as read from the API.  Pure."""
+    spec = obj.get("spec") or {}
+    target = spec.get("target") or {}
+    namespace = namespace_of(obj)
+    at = parse_k8s_time(spec.get("requestedAt")) or parse_k8s_time(
+        meta(obj).get("creationTimestamp")
+    )
+    return ApprovalRequest(
+        plan_hash=_quiet_hash(str(spec.get("planHash") or "")),
+        target=ObjectRef(str(target.get("kind") or ""), namespace, str(target.get("name") or "")),
+        summary=str(spec.get("summary") or ""),
+        requester=str(spec.get("requester") or ""),
+        at=at or datetime(1970, 1, 1, tzinfo=UTC),
+        requirements=tuple(
+            ApprovalRequirement(
+                str(r.get("scope") or ""),
+                int(r.get("count") or 0),
+                tuple(str(g) for g in r.get("approvers") or ()),
+            )
+            for r in spec.get("required") or ()
+            if isinstance(r, dict)
+        ),
+        action=str(spec.get("action") or ""),
+        from_label=str(spec.get("from") or ""),
+        to_label=str(spec.get("to") or ""),
+        changes=tuple(str(c) for c in spec.get("changes") or ()),
+        preconditions=tuple(
+            {str(k): str(v) for k, v in p.items()}
+            for p in spec.get("preconditions") or ()
+            if isinstance(p, dict)
+        ),
+        incident=str(spec.get("incident") or ""),
+        safety=str(spec.get("safety") or ""),
+        name=name_of(obj),
+        uid=str(meta(obj).get("uid") or ""),
+    )
+
+
+def parse_approval(obj: JSON) -> Approval | None:
+    """An Approval as read from the API; None when it is not one we can count.  Pure.
+
+    Its time is the server's ``creationTimestamp``: the client-written
+    ``approvedAt`` is shown, never trusted.
+    """
+    spec = obj.get("spec") or {}
+    approver = spec.get("approver") or {}
+    username = approver.get("username")
+    created = parse_k8s_time(meta(obj).get("creationTimestamp"))
+    plan_hash = spec.get("planHash") or labels_of(obj).get(PLAN_HASH_LABEL)
+    if not username or created is None or not plan_hash:
+        return None
+    return Approval(
+        plan_hash=_quiet_hash(str(plan_hash)),
+        approver=str(username),
+        groups=tuple(str(g) for g in approver.get("groups") or ()),
+        at=created,
+        reason=str(spec.get("reason") or ""),
+        name=name_of(obj),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Reading and writing (one round trip each)
+# ---------------------------------------------------------------------------
+
+
+def read_approvals(kube: Kube, namespace: str, plan_hash: str) -> tuple[Approval, ...]:
+    """The approvals recorded for ``plan_hash`` in ``namespace``; none if the CRD is missing."""
+    try:
+        objects = kube.list(
+            APPROVAL, namespace, selector=f"{PLAN_HASH_LABEL}={hash_hex(plan_hash)}"
+        )
+    except NotFoundError:
+        return ()
+    found = (parse_approval(o) for o in objects)
+    return tuple(a for a in found if a is not None)
+
+
+def read_request(kube: Kube, namespace: str, plan_hash: str) -> ApprovalRequest | None:
+    """The request for ``plan_hash``, or None (never requested, or the CRD is missing)."""
+    try:
+        return parse_request(kube.get(APPROVAL_REQUEST, namespace, request_name(plan_hash)))
+    except NotFoundError:
+        return None
+
+
+def list_requests(kube: Kube, namespace: str) -> tuple[ApprovalRequest, ...]:
+    """Every approval request in ``namespace``, oldest first.  Raises NotFoundError without CRD."""
+    objects = kube.list(APPROVAL_REQUEST, namespace)
+    return tuple(sorted((parse_request(o) for o in objects), key=lambda r: r.at))
+
+
+def ensure_request(kube: Kube, body: JSON) -> tuple[ApprovalRequest, bool]:
+    """Create the request, or read the one already there (its requester and time stay).
+
+    Returns the request and whether we created it.  A missing CRD raises
+    NotFoundError with the command that installs it.
+    """
+    namespace = str(body["metadata"]["namespace"])
+    try:
+        return parse_request(kube.create(APPROVAL_REQUEST, namespace, body)), True
+    except ConflictError:
+        pass
+    except NotFoundError as err:
+        raise NotFoundError(
+            f"approval requests are not installed in this cluster ({CRDS_HINT})"
+        ) from err
+    existing = kube.get(APPROVAL_REQUEST, namespace, str(body["metadata"]["name"]))
+    return parse_request(existing), False
+
+
+def record_approval(kube: Kube, body: JSON) -> tuple[Approval | None, bool]:
+    """Create the Approval; returns it and whether it is new (False: this person already had)."""
+    namespace = str(body["metadata"]["namespace"])
+    try:
+        return parse_approval(kube.create(APPROVAL, namespace, body)), True
+    except ConflictError:
+        existing = kube.get(APPROVAL, namespace, str(body["metadata"]["name"]))
+        return parse_approval(existing), False
+
+
+def request_status(
+    request: ApprovalRequest,
+    approvals: Iterable[Approval],
+    now: datetime,
+    *,
+    ttl: timedelta = DEFAULT_TTL,
+    requirements: Sequence[ApprovalRequirement] | None = None,
+) -> ApprovalStatus:
+    """How far ``request`` is: its own requirements (or fresher ones), its requester excluded."""
+    return count_approvals(
+        requirements if requirements is not None else request.requirements,
+        approvals,
+        request.plan_hash,
+        now=now,
+        ttl=ttl,
+        exclude=(request.requester,),
+    )
+
+
+def merged(*requirement_sets: Iterable[ApprovalRequirement]) -> tuple[ApprovalRequirement, ...]:
+    """Requirements from several sources, once each, zero counts dropped.  Pure."""
+    out: dict[tuple[str, int, tuple[str, ...]], ApprovalRequirement] = {}
+    for requirements in requirement_sets:
+        for r in requirements:
+            if r.count > 0:
+                out.setdefault((r.scope, r.count, r.approvers), r)
+    return tuple(out.values())
+
+
+def describe_requirements(requirements: Sequence[ApprovalRequirement]) -> str:
+    """``1 from sre-oncall or sre-leads (scope production)``; several joined by ``;``.  Pure."""
+    parts = []
+    for r in requirements:
+        who = " or ".join(r.approvers) if r.approvers else "anyone"
+        parts.append(f"{r.count} from {who} (scope {r.scope})")
+    return "; ".join(parts) or "none"
+
+
+__all__ = [
+    "APPROVAL",
+    "APPROVAL_REQUEST",
+    "DEFAULT_TTL",
+    "PLAN_HASH_LABEL",
+    "Approval",
+    "ApprovalContext",
+    "ApprovalRequest",
+    "ApprovalStatus",
+    "RequirementStatus",
+    "approval_body",
+    "approval_name",
+    "count_approvals",
+    "describe_requirements",
+    "eligible",
+    "ensure_request",
+    "hash_hex",
+    "list_requests",
+    "merged",
+    "normalise_hash",
+    "parse_approval",
+    "parse_request",
+    "read_approvals",
+    "read_request",
+    "record_approval",
+    "request_body",
+    "request_name",
+    "request_status",
+]

@@ -1,0 +1,233 @@
+"""Approvals: who counts for which plan, and the objects that record them.
+
+Counting is pure: approvals in, a status with reasons out.  The objects are the
+JSON the API server stores (the CRDs in manifests/crds/rollback.io.yaml).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from controller.actions.approvals import (
+    Approval,
+    ApprovalRequest,
+    approval_body,
+    approval_name,
+    count_approvals,
+    eligible,
+    merged,
+    normalise_hash,
+    parse_approval,
+    parse_request,
+    request_body,
+    request_name,
+)
+from controller.actions.guards import Identity
+from controller.actions.plan import Plan
+from controller.actions.workload import plan_workload_rollback
+from controller.errors import UserInputError
+from controller.model import ObjectRef
+from controller.policy import ApprovalRequirement
+
+from .helpers import fixture, items, revisions_of
+
+NOW = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)
+HASH = "sha256:0123456789abcdef"
+OTHER = "sha256:fedcba9876543210"
+ANYONE = ApprovalRequirement("production", 1)
+TWO_LEADS = ApprovalRequirement("payments", 2, ("payments-leads",))
+ONCALL = ApprovalRequirement("production", 1, ("sre-oncall", "sre-leads"))
+
+
+def approval(
+    who: str,
+    *groups: str,
+    ago: timedelta = timedelta(minutes=5),
+    plan_hash: str = HASH,
+) -> Approval:
+    return Approval(plan_hash, who, groups, NOW - ago)
+
+
+@pytest.mark.parametrize(
+    ("requirements", "approvals", "exclude", "expected"),
+    [
+        # No approvals yet: one missing.
+        ([ANYONE], [], [], (False, 1, ())),
+        # One person approved: enough for "1 from anyone".
+        ([ANYONE], [approval("bob")], [], (True, 0, ("bob",))),
+        # The same person twice is one approval: distinct identities count.
+        ([TWO_LEADS], [approval("bob", "payments-leads")] * 2, [], (False, 1, ("bob",))),
+        (
+            [TWO_LEADS],
+            [approval("bob", "payments-leads"), approval("carol", "payments-leads")],
+            [],
+            (True, 0, ("bob", "carol")),
+        ),
+        # The requester cannot approve their own plan.
+        ([ANYONE], [approval("alice")], ["alice"], (False, 1, ())),
+        # An approval of another plan (a stale one) is worthless.
+        ([ANYONE], [approval("bob", plan_hash=OTHER)], [], (False, 1, ())),
+        # Approvals expire: exactly the time-to-live old no longer counts.
+        ([ANYONE], [approval("bob", ago=timedelta(hours=1))], [], (False, 1, ())),
+        ([ANYONE], [approval("bob", ago=timedelta(minutes=59))], [], (True, 0, ("bob",))),
+        # Approver groups: only members count.
+        ([ONCALL], [approval("bob", "developers")], [], (False, 1, ())),
+        ([ONCALL], [approval("bob", "developers", "sre-leads")], [], (True, 0, ("bob",))),
+        # Every requirement applies; one person may count for several.
+        (
+            [ONCALL, TWO_LEADS],
+            [approval("bob", "sre-oncall", "payments-leads")],
+            [],
+            (False, 1, ("bob",)),
+        ),
+        (
+            [ONCALL, TWO_LEADS],
+            [approval("bob", "sre-oncall", "payments-leads"), approval("carol", "payments-leads")],
+            [],
+            (True, 0, ("bob", "carol")),
+        ),
+        # A hash written without its prefix or in capitals is the same plan.
+        ([ANYONE], [approval("bob", plan_hash="0123456789ABCDEF")], [], (True, 0, ("bob",))),
+    ],
+)
+def test_which_approvals_count(
+    requirements: list[ApprovalRequirement],
+    approvals: list[Approval],
+    exclude: list[str],
+    expected: tuple[bool, int, tuple[str, ...]],
+) -> None:
+    status = count_approvals(requirements, approvals, HASH, now=NOW, exclude=exclude)
+    assert (status.satisfied, status.missing, status.approvers) == expected
+
+
+def test_the_status_says_why_an_approval_did_not_count() -> None:
+    status = count_approvals(
+        [ONCALL],
+        [
+            approval("alice"),
+            approval("bob", "developers"),
+            approval("carol", ago=timedelta(hours=2)),
+            approval("dave", plan_hash=OTHER),
+        ],
+        HASH,
+        now=NOW,
+        exclude=["alice"],
+    )
+    reasons = dict(status.ignored)
+    assert reasons == {
+        "carol": "it expired at 2026-12-03T13:00:00Z",
+        "alice": "the requester or executor of a plan cannot approve it",
+        "dave": "it approves another plan (sha256:fedcba9876543210)",
+        "bob": "not in an approver group (their groups: developers)",
+    }
+    assert status.describe().startswith("scope production: 0 of 1 from sre-oncall or sre-leads; ")
+
+
+def test_a_requirement_of_zero_needs_nothing() -> None:
+    status = count_approvals([ApprovalRequirement("default", 0)], [], HASH, now=NOW)
+    assert status.satisfied
+    assert status.requirements == ()
+
+
+@pytest.mark.parametrize(
+    ("requirements", "groups", "expected"),
+    [
+        ([ANYONE], [], True),
+        ([ONCALL], ["developers"], False),
+        ([ONCALL], ["developers", "sre-oncall"], True),
+        ([ONCALL, TWO_LEADS], ["payments-leads"], True),
+        ([], ["anyone"], True),
+    ],
+)
+def test_who_may_approve(
+    requirements: list[ApprovalRequirement], groups: list[str], expected: bool
+) -> None:
+    assert eligible(requirements, groups) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sha256:0123456789abcdef", HASH),
+        ("0123456789ABCDEF", HASH),
+        ("  sha256:0123456789abcdef\n", HASH),
+    ],
+)
+def test_plan_hashes_are_read_in_every_form_people_paste(text: str, expected: str) -> None:
+    assert normalise_hash(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "sha256:", "0123", "sha256:0123456789abcdeg", "md5:0123"])
+def test_anything_else_is_not_a_plan_hash(text: str) -> None:
+    with pytest.raises(UserInputError, match="is not a plan hash: expected sha256: and 16 hex"):
+        normalise_hash(text)
+
+
+def test_names_are_one_request_per_plan_and_one_approval_per_person() -> None:
+    assert request_name(HASH) == "plan-0123456789abcdef"
+    assert approval_name(HASH, "bob") == approval_name("0123456789ABCDEF", "bob")
+    assert approval_name(HASH, "bob") != approval_name(HASH, "carol")
+    assert approval_name(HASH, "bob").startswith("0123456789abcdef-")
+
+
+def plan() -> Plan:
+    obj = fixture("deployment-web")
+    return plan_workload_rollback(obj, revisions_of(obj, items("replicasets-web")), 2)
+
+
+def test_a_request_records_what_the_plan_does_and_reads_back_the_same() -> None:
+    the_plan = plan()
+    body = request_body(
+        the_plan,
+        [ONCALL, ApprovalRequirement("zero", 0)],
+        Identity("system:serviceaccount:rollback-system:rollback-controller"),
+        NOW,
+        incident="a1b2c3",
+        safety="safe",
+    )
+    assert body["metadata"]["labels"]["rollback.io/plan-hash"] == the_plan.hash.removeprefix(
+        "sha256:"
+    )
+    assert body["spec"]["required"] == [
+        {"scope": "production", "count": 1, "approvers": ["sre-oncall", "sre-leads"]}
+    ]
+    body["metadata"]["uid"] = "u-1"
+    request = parse_request(body)
+    assert request.plan_hash == the_plan.hash
+    assert request.target == the_plan.target
+    assert request.summary == the_plan.summary
+    assert request.requester == "system:serviceaccount:rollback-system:rollback-controller"
+    assert request.at == NOW
+    assert request.requirements == (ONCALL,)
+    assert request.preconditions[0]["kind"] == "Deployment"
+    assert request.incident == "a1b2c3"
+
+
+def test_an_approval_names_its_approver_and_counts_from_the_servers_clock() -> None:
+    request = ApprovalRequest(
+        HASH, ObjectRef("Deployment", "shop", "web"), "roll back", "alice", NOW, uid="u-1"
+    )
+    body = approval_body(request, Identity("bob", ("sre-oncall",)), NOW, reason="looks right")
+    assert body["spec"]["approver"] == {"username": "bob", "groups": ["sre-oncall"]}
+    assert body["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+    # The client's approvedAt is shown, never trusted: the server's creationTimestamp counts.
+    body["metadata"]["creationTimestamp"] = "2026-12-03T13:30:00Z"
+    parsed = parse_approval(body)
+    assert parsed is not None
+    assert parsed.at == datetime(2026, 12, 3, 13, 30, tzinfo=UTC)
+    assert (parsed.approver, parsed.groups, parsed.reason) == (
+        "bob",
+        ("sre-oncall",),
+        "looks right",
+    )
+
+
+def test_an_approval_without_an_approver_or_time_is_not_counted() -> None:
+    assert parse_approval({"spec": {"planHash": HASH}}) is None
+    assert parse_approval({"spec": {"planHash": HASH, "approver": {"username": "bob"}}}) is None
+
+
+def test_requirements_from_policy_and_executor_merge_once_each() -> None:
+    assert merged([ONCALL, ANYONE], [ANYONE, ApprovalRequirement("x", 0)]) == (ONCALL, ANYONE)
