@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from controller.actions.apply import (
     acquire_lock,
@@ -42,6 +42,14 @@ from controller.actions.apply import (
     wait_for_rollout,
     whoami,
     write_step,
+)
+from controller.actions.approvals import (
+    ApprovalContext,
+    ensure_request,
+    merged,
+    read_approvals,
+    read_request,
+    request_body,
 )
 from controller.actions.audit import (
     AuditEntry,
@@ -96,7 +104,7 @@ from controller.kube import (
     Resource,
 )
 from controller.model import ObjectRef, Safety, SafetyVerdict
-from controller.policy import Policy, PolicyDecision
+from controller.policy import Policy, PolicyDecision, RecentAction
 from controller.sources.gitops import (
     ARGO_INSTANCE_LABEL,
     ARGO_TRACKING_ID,
@@ -164,6 +172,9 @@ class Settings:
     audit_log: Path
     timeout: timedelta = timedelta(minutes=5)
     why: str = ""  # what the assessment said, when execute runs its recommendation
+    # Automatic actions the audit log does not hold (the controller keeps them
+    # in the cluster), for the policy's rate limits.
+    recent_actions: tuple[RecentAction, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -264,27 +275,34 @@ def proceed(
     auditor = auditor or _Auditor(kube, settings, prepared.identity)
     now = clock()
     recent = read_recent_actions(settings.audit_log, now, timedelta(days=1))
-    decision, guards = decide(
-        settings.policy,
-        plan,
-        attempt,
-        prepared.safety,
-        now,
-        labels=prepared.labels,
-        related_labels=prepared.related_labels,
-        gitops=prepared.gitops,
-        recent_actions=recent,
-        identity=prepared.identity,
-    )
+    recent += settings.recent_actions
+
+    def judge(attempt: Attempt) -> tuple[PolicyDecision, GuardVerdict]:
+        return decide(
+            settings.policy,
+            plan,
+            attempt,
+            prepared.safety,
+            now,
+            labels=prepared.labels,
+            related_labels=prepared.related_labels,
+            gitops=prepared.gitops,
+            recent_actions=recent,
+            identity=prepared.identity,
+        )
+
+    decision, guards = judge(attempt)
+    if not plan.noop and _has_refusal(guards, "guard.approvals"):
+        # Only now, and only for this exact hash: what approvers recorded.
+        attempt = _with_recorded_approvals(kube, plan, attempt)
+        decision, guards = judge(attempt)
     auditor.unattended = not guards.confirm
     console.show(prepared, decision, guards)
     if plan.noop:
         auditor.log(Outcome.NOOP, prepared, plan.noop, now)
         return Result(Outcome.NOOP, plan, f"nothing to do: {plan.noop}")
     if guards.refusals:
-        message = "refused: " + guards.refusals[0].message
-        auditor.refuse(prepared, message, now, codes=tuple(r.code for r in guards.refusals))
-        raise RefusedError(message)
+        _refuse(kube, prepared, decision, guards, attempt=attempt, auditor=auditor, now=now)
 
     stamp = Stamp(
         who=str(prepared.identity),
@@ -455,6 +473,72 @@ def _verify(
     # A rollout that did not converge decides; else the slowest one.
     failed = [r for r in results if r[0].phase is not Phase.DONE]
     return failed[0] if failed else max(results, key=lambda r: r[1])
+
+
+def _refuse(
+    kube: Kube,
+    prepared: Prepared,
+    decision: PolicyDecision,
+    guards: GuardVerdict,
+    *,
+    attempt: Attempt,
+    auditor: _Auditor,
+    now: datetime,
+) -> NoReturn:
+    """Audit the first refusal and raise it; a wait for approvals records its request first."""
+    message = "refused: " + guards.refusals[0].message
+    if not attempt.dry_run and all(r.code == "guard.approvals" for r in guards.refusals):
+        message += _request_approvals(kube, prepared, decision, attempt, now)
+    auditor.refuse(prepared, message, now, codes=tuple(r.code for r in guards.refusals))
+    raise RefusedError(message)
+
+
+def _has_refusal(guards: GuardVerdict, code: str) -> bool:
+    return any(r.code == code for r in guards.refusals)
+
+
+def _with_recorded_approvals(kube: Kube, plan: Plan, attempt: Attempt) -> Attempt:
+    """``attempt`` with the approvals recorded for ``plan``'s hash (one LIST, one GET).
+
+    Whoever requested the plan cannot approve it, so the request's requester
+    is excluded as the executor is.
+    """
+    namespace = plan.target.namespace
+    approvals = read_approvals(kube, namespace, plan.hash)
+    request = read_request(kube, namespace, plan.hash) if approvals else None
+    exclude = set(attempt.approval.exclude) | ({request.requester} if request else set())
+    context = dataclasses.replace(
+        attempt.approval,
+        approvals=(*attempt.approval.approvals, *approvals),
+        exclude=frozenset(exclude - {""}),
+    )
+    return dataclasses.replace(attempt, approval=context)
+
+
+def _request_approvals(
+    kube: Kube, prepared: Prepared, decision: PolicyDecision, attempt: Attempt, now: datetime
+) -> str:
+    """Record an approval request for the plan, so approvers can see what they approve.
+
+    Returns a note for the refusal message.  A request that cannot be recorded
+    (no CRD, no permission) is said so; the refusal stands either way.
+    """
+    approval: ApprovalContext = attempt.approval
+    body = request_body(
+        prepared.plan,
+        merged(decision.approvals, approval.extra),
+        prepared.identity,
+        now,
+        incident=attempt.incident,
+        safety=prepared.safety.safety.value if prepared.safety else "",
+    )
+    try:
+        request, created = ensure_request(kube, body)
+    except ClusterError as err:
+        return f" (the approval request could not be recorded: {err})"
+    if created:
+        return f" (approval request {request.name} recorded)"
+    return f" (approval request {request.name} by {request.requester} is waiting)"
 
 
 def _confirm(

@@ -13,10 +13,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
+from controller.actions.approvals import (
+    ApprovalContext,
+    ApprovalStatus,
+    RequirementStatus,
+    count_approvals,
+    merged,
+)
 from controller.actions.plan import Plan, same_hash
 from controller.model import ObjectRef, Reason, Safety, SafetyVerdict
 from controller.policy import (
@@ -40,6 +47,8 @@ class Attempt:
     reason: str = ""
     suspend_gitops: bool = False
     incident: str = ""
+    # Approvals recorded for the fresh plan's hash, and how to count them.
+    approval: ApprovalContext = field(default_factory=ApprovalContext)
 
 
 @dataclass(frozen=True)
@@ -154,7 +163,28 @@ def decide(
     unattended = attempt.yes and not human
     decision = judged(True) if unattended else attended
     effective = dataclasses.replace(attempt, yes=unattended)
-    guards = check_guards(plan, effective, safety, decision, gitops=gitops, identity=identity)
+    status = None
+    requirements = merged(decision.approvals, attempt.approval.extra)
+    if requirements:
+        # The executor never approves its own action: four eyes, not two.
+        exclude = set(attempt.approval.exclude) | ({identity.username} if identity else set())
+        status = count_approvals(
+            requirements,
+            attempt.approval.approvals,
+            plan.hash,
+            now=now,
+            ttl=attempt.approval.ttl,
+            exclude=exclude,
+        )
+    guards = check_guards(
+        plan,
+        effective,
+        safety,
+        decision,
+        gitops=gitops,
+        identity=identity,
+        approval_status=status,
+    )
     if attempt.yes and not unattended:
         why = "break-glass is in use" if attempt.force else "the verdict is risky"
         note = Reason(
@@ -173,8 +203,14 @@ def check_guards(
     *,
     gitops: GitOpsState | None = None,
     identity: Identity | None = None,
+    approval_status: ApprovalStatus | None = None,
 ) -> GuardVerdict:
     """Decide whether ``plan`` may be applied for ``attempt``.  Pure; see the module docstring.
+
+    ``approval_status`` is how the approvals recorded for this plan count
+    (:func:`~controller.actions.approvals.count_approvals`); without it none
+    are counted.  Approvals the policy (or ``attempt.approval.extra``) wants
+    and that are missing refuse with the command that gives them.
 
     Order matters only for the message shown first: the reviewed-hash check
     comes first (nothing else matters if this is not the reviewed plan), then
@@ -227,18 +263,23 @@ def check_guards(
             )
         )
 
-    approvals = decision.approvals_required if not attempt.yes else 0
-    if approvals and not break_glass:
-        scopes = ", ".join(a.scope for a in decision.approvals if a.count)
-        refusals.append(
-            Reason(
-                "guard.approvals",
-                f"policy scope {scopes} requires {approvals} approval(s) before "
-                f"{plan.action.value}; rollback execute cannot collect approvals: have an approver "
-                "run it through your change process, or use --force --reason if break-glass is "
-                "allowed",
-            )
+    # Unattended (--yes) never meets approvals: the policy itself refuses it.
+    requirements = merged(decision.approvals, attempt.approval.extra) if not attempt.yes else ()
+    approved = False
+    if requirements and not break_glass:
+        status = approval_status or ApprovalStatus(
+            tuple(RequirementStatus(r, ()) for r in requirements)
         )
+        if status.satisfied:
+            approved = True
+            notes.append(
+                Reason(
+                    "guard.approved",
+                    f"approved by {', '.join(status.approvers)} ({status.describe()})",
+                )
+            )
+        else:
+            refusals.append(Reason("guard.approvals", waiting_message(plan, status)))
 
     suspend: GitOpsState | None = None
     if gitops is not None and gitops.active and not _has(refusals, "policy.gitops-refuse"):
@@ -257,10 +298,20 @@ def check_guards(
 
     return GuardVerdict(
         refusals=tuple(refusals),
-        confirm=not attempt.yes,
+        confirm=not attempt.yes and not (approved and attempt.approval.confirms),
         suspend=suspend,
         notes=tuple(notes),
         break_glass=break_glass,
+    )
+
+
+def waiting_message(plan: Plan, status: ApprovalStatus) -> str:
+    """``waiting for 1 approval (...): run `rollback approve <hash> -n NS```.  Pure."""
+    missing = max(1, status.missing)
+    noun = "approval" if missing == 1 else "approvals"
+    return (
+        f"waiting for {missing} {noun} ({status.describe()}): run "
+        f"`rollback approve {plan.hash} -n {plan.target.namespace}`"
     )
 
 
@@ -300,4 +351,5 @@ __all__ = [
     "check_guards",
     "decide",
     "policy_request",
+    "waiting_message",
 ]
