@@ -38,7 +38,9 @@ from controller.model import (
     Change,
     Incident,
     ObjectRef,
+    Reason,
     Recommendation,
+    Safety,
     SafetyVerdict,
     Scope,
     Signal,
@@ -84,6 +86,7 @@ from controller.view import (
     controller_owner,
     labels_of,
     meta,
+    name_of,
     namespace_of,
 )
 
@@ -626,6 +629,39 @@ def make_incident(start: datetime, now: datetime, lookback: timedelta, scope: Sc
             f"{format_instant(now)}"
         )
     return Incident(start=start, now=now, lookback=lookback, scope=scope)
+
+
+def judge_rollback(
+    kube: k.Kube,
+    workload: JSON,
+    incident: Incident,
+    scoring: ScoringSettings,
+    git_repos: Sequence[str] = (),
+    *,
+    to_revision: int | None = None,
+) -> SafetyVerdict:
+    """The rollback-safety verdict for one workload, exactly as assess would give it.
+
+    Reads the workload's namespace the way assess does (a dozen LISTs), so an
+    explicit ``rollback execute deployment/NAME`` is judged by the same checks:
+    migrations, config and flag drift, GitOps, capacity.  With ``to_revision``
+    the engineer's choice is judged instead of the last known-good.  If the
+    namespace cannot be read (RBAC), the verdict is risky with that reason: an
+    unjudged rollback is not a safe one.
+    """
+    ns = namespace_of(workload)
+    try:
+        view = read_view(kube, Scope(namespaces=(ns,)), incident.now)
+    except ClusterError as err:
+        return SafetyVerdict(
+            Safety.RISKY,
+            0,
+            (Reason("safety.not-judged", f"the safety check could not read {ns}: {err}"),),
+        )
+    obj = view.get(str(workload.get("kind")), ns, name_of(workload)) or workload
+    facts = workload_facts(view, obj, incident.now, scoring.migration_job_patterns)
+    changes = collect_changes(view, incident.now, scoring, git_repos)
+    return assess_rollback(facts, changes, incident, scoring, to_revision=to_revision)
 
 
 # ---------------------------------------------------------------------------

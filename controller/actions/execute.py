@@ -225,7 +225,8 @@ class Console(Protocol):
         """Finish the live progress line."""
 
 
-Judge = Callable[[Kube, ClusterView, JSON, datetime], SafetyVerdict | None]
+# (kube, view, workload, now, the revision the engineer chose or None) -> verdict
+Judge = Callable[[Kube, ClusterView, JSON, datetime, int | None], SafetyVerdict | None]
 
 
 # ---------------------------------------------------------------------------
@@ -599,7 +600,7 @@ def prepare_workload(
     child = REPLICASET if spec.kind == "Deployment" else CONTROLLERREVISION
     view.extend(kube.list(child, spec.namespace, selector=selector))
     owner, owner_obj = _gitops(kube, view, workload)
-    safety = judge(kube, view, workload, now) if judge is not None else None
+    safety = judge(kube, view, workload, now, spec.to_revision) if judge is not None else None
     to_revision = spec.to_revision
     notes: list[str] = []
     if to_revision is None and safety is not None and safety.to_revision is not None:

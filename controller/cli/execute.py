@@ -397,41 +397,20 @@ def _fixed_judge(verdict: Any) -> Any:
 def _workload_judge(
     policy: Any, incident_start: str, lookback: str | None, git_repos: tuple[str, ...]
 ) -> Any:
-    """The rollback-safety check for an explicit workload, as assess would judge it.
+    """The rollback-safety check for an explicit workload, as assess would judge it."""
 
-    Reads the workload's namespace like assess does (a dozen LISTs, before any
-    confirmation) and runs the core's check.  If the namespace cannot be read
-    (RBAC), the verdict is risky with that reason: an unjudged rollback is not
-    a safe one.
-    """
-
-    def judge(kube: Any, _view: Any, workload: dict[str, Any], now: Any) -> Any:
-        from controller.assess import collect_changes, make_incident, read_view
+    def judge(kube: Any, _view: Any, workload: dict[str, Any], now: Any, to: Any) -> Any:
+        from controller.assess import judge_rollback, make_incident
         from controller.cli.inputs import parse_lookback, parse_start
-        from controller.core.safety import assess_rollback
-        from controller.errors import ClusterError
-        from controller.model import ObjectRef, Reason, Safety, SafetyVerdict, Scope
-        from controller.sources.workloads import workload_facts
+        from controller.model import ObjectRef, Scope
         from controller.view import name_of, namespace_of
 
         scoring = policy.scoring
         ns, name, kind = namespace_of(workload), name_of(workload), str(workload.get("kind"))
         scope = Scope(namespaces=(ns,), workloads=(ObjectRef(kind, ns, name),))
-        incident = make_incident(
-            parse_start(incident_start, now), now, parse_lookback(lookback, scoring.lookback), scope
-        )
-        try:
-            view = read_view(kube, Scope(namespaces=(ns,)), now)
-        except ClusterError as err:
-            return SafetyVerdict(
-                Safety.RISKY,
-                0,
-                (Reason("safety.not-judged", f"the safety check could not read {ns}: {err}"),),
-            )
-        obj = view.get(kind, ns, name) or workload
-        facts = workload_facts(view, obj, now, scoring.migration_job_patterns)
-        changes = collect_changes(view, now, scoring, git_repos)
-        return assess_rollback(facts, changes, incident, scoring)
+        start = parse_start(incident_start, now)
+        incident = make_incident(start, now, parse_lookback(lookback, scoring.lookback), scope)
+        return judge_rollback(kube, workload, incident, scoring, git_repos, to_revision=to)
 
     return judge
 

@@ -107,14 +107,22 @@ def assess_rollback(
     changes: Sequence[Change],
     incident: Incident,
     scoring: ScoringSettings,
+    to_revision: int | None = None,
 ) -> SafetyVerdict:
     """Judge rolling ``workload`` back to its last known-good revision.
+
+    With ``to_revision`` (an engineer's explicit choice), judge that revision
+    instead: every check runs the same way, and a choice the evidence does not
+    support (unhealthy, never available, too briefly healthy, pruned) says so.
 
     Pure: no side effects; the clock is ``incident.now``.  ``changes`` are all
     changes the sources found (config, flags, migrations, other deploys); this
     function picks those that matter to the workload and the target.
     """
-    target, checks = _choose_target(workload, scoring)
+    if to_revision is None:
+        target, checks = _choose_target(workload, scoring)
+    else:
+        target, checks = _chosen_target(workload, scoring, to_revision)
     if target is None:
         return _verdict(checks, None, None, workload.current_revision)
     current = _revision(workload, workload.current_revision)
@@ -240,6 +248,68 @@ def _choose_target(
         )
     )
     return None, checks
+
+
+def _chosen_target(
+    workload: WorkloadFacts, scoring: ScoringSettings, number: int
+) -> tuple[RevisionInfo | None, list[_Check]]:
+    """The revision an engineer named, with what the evidence says about it.  Pure."""
+    info = _revision(workload, number)
+    name = f"revision {number}"
+    policy = format_duration(scoring.known_good_after)
+    if info is None or not info.exists:
+        why = "is not in the workload's history" if info is None else "was pruned"
+        return None, [
+            _check(
+                _Severity.BLOCKER,
+                "target.chosen-missing",
+                f"{name} {why}: there is no template to roll back to",
+                W_NO_TARGET,
+            )
+        ]
+    if info.revision == workload.current_revision or info.current:
+        return None, [
+            _check(
+                _Severity.BLOCKER,
+                "target.chosen-current",
+                f"{name} is the current revision: rolling back to it changes nothing",
+                W_NO_TARGET,
+            )
+        ]
+    if info.unhealthy:
+        # Evidence against it: unsafe by default; break-glass exists for the
+        # engineer who knows the failure was elsewhere.
+        note = f": {info.health_note}" if info.health_note else ""
+        check = _check(
+            _Severity.BLOCKER,
+            "target.chosen-unhealthy",
+            f"{name} was chosen, but it was unhealthy{note}",
+            W_NO_TARGET,
+        )
+    elif info.healthy_for <= timedelta(0):
+        # No evidence either way (it may have been replaced within seconds).
+        check = _check(
+            _Severity.RISKY,
+            "target.chosen-never-available",
+            f"{name} was chosen, but it never became available: no evidence it works",
+        )
+    elif info.healthy_for < scoring.known_good_after:
+        check = _check(
+            _Severity.RISKY,
+            "target.chosen-briefly-healthy",
+            f"{name} was chosen; it served healthy for only"
+            f" {format_duration(info.healthy_for)} (known-good needs {policy}): weak evidence",
+            W_BRIEFLY_HEALTHY,
+        )
+    else:
+        check = _check(
+            _Severity.INFO,
+            "target.chosen-known-good",
+            f"{name} was chosen; it served healthy for {format_duration(info.healthy_for)}"
+            f" (policy: {policy})",
+            W_KNOWN_GOOD,
+        )
+    return info, [check, _exists_check(info)]
 
 
 def _exists_check(info: RevisionInfo) -> _Check:

@@ -797,7 +797,8 @@ def test_a_rollout_that_does_not_converge_is_reported_once_and_left_alone(
     cluster: Cluster, namespace: str, rollback: Run
 ) -> None:
     api = cluster.api()
-    # Given web went v1 -> v2-broken -> v3, and someone insists on revision 2
+    # Given web went v1 -> v2-broken -> v3, and someone insists on revision 2 (unsafe:
+    # it was unhealthy, so only break-glass gets past the safety verdict)
     given_deployment(api, namespace, "web", image("v1"), progress_deadline=600)
     serve()
     when_image_set(api, namespace, "web", image("v2-broken"))
@@ -806,7 +807,16 @@ def test_a_rollout_that_does_not_converge_is_reported_once_and_left_alone(
     wait_rollout_complete(api, namespace, "web")
     # When it is executed with a short timeout
     result = rollback(
-        "execute", "deployment/web", "--to-revision", "2", "--timeout", "4s", input="web\n"
+        "execute",
+        "deployment/web",
+        "--to-revision",
+        "2",
+        "--force",
+        "--reason",
+        "reproducing the v2 crash",
+        "--timeout",
+        "4s",
+        input="web\n",
     )
     # Then it reports that the rollout did not converge (exit 1), and took no second action
     assert result.exit_code == 1, result.output

@@ -557,3 +557,57 @@ def test_time_to_restore(name: str, workload: WorkloadFacts, expected: int | Non
         assert verdict.time_to_restore is None
     else:
         assert verdict.time_to_restore == timedelta(seconds=expected)
+
+
+# An engineer's explicit --to-revision is judged with the same checks.  History:
+# 1 pruned, 2 served two days, 3 never became available, 4 served 5m, 5 is current.
+CHOSEN = facts(
+    WEB,
+    (
+        revision(WEB, 1, since=-5000, until=-2880, exists=False),
+        revision(WEB, 2, since=-2880, until=-60),
+        revision(WEB, 3, since=-60, until=-9, healthy_for=timedelta(0), available=0),
+        revision(WEB, 4, since=-9, until=-4),
+        revision(WEB, 5, since=-4, current=True, unhealthy=True),
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("chosen", "safety", "first_code", "to_revision"),
+    [
+        (2, Safety.SAFE, "target.chosen-known-good", 2),
+        (4, Safety.RISKY, "target.chosen-briefly-healthy", 4),
+        (3, Safety.RISKY, "target.chosen-never-available", 3),
+        (1, Safety.UNSAFE, "target.chosen-missing", None),
+        (9, Safety.UNSAFE, "target.chosen-missing", None),
+        (5, Safety.UNSAFE, "target.chosen-current", None),
+    ],
+    ids=["known-good", "briefly-healthy", "never-available", "pruned", "unknown", "current"],
+)
+def test_an_explicit_revision_is_judged_not_replaced(
+    chosen: int, safety: Safety, first_code: str, to_revision: int | None
+) -> None:
+    """Given an engineer names --to-revision, when safety judges it, then the verdict is
+    about that revision (never silently another one) and the first reason says why."""
+    verdict = assess_rollback(CHOSEN, (), incident(), SCORING, to_revision=chosen)
+    assert verdict.safety is safety
+    assert verdict.to_revision == to_revision
+    assert verdict.reasons[0].code == first_code
+
+
+def test_an_unhealthy_chosen_revision_is_unsafe_and_says_so() -> None:
+    """Given revision 3 was marked unhealthy, when an engineer chooses it, then the verdict is
+    unsafe (break-glass remains) and names the evidence."""
+    workload = facts(
+        WEB,
+        (
+            revision(WEB, 2, since=-2880, until=-60),
+            revision(WEB, 3, since=-60, until=-4, unhealthy=True),
+            revision(WEB, 4, since=-4, current=True, unhealthy=True),
+        ),
+    )
+    verdict = assess_rollback(workload, (), incident(), SCORING, to_revision=3)
+    assert verdict.safety is Safety.UNSAFE
+    assert verdict.reasons[0].code == "target.chosen-unhealthy"
+    assert verdict.reasons[0].message.startswith("revision 3 was chosen, but it was unhealthy")
