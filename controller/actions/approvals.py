@@ -507,6 +507,117 @@ def describe_requirements(requirements: Sequence[ApprovalRequirement]) -> str:
     return "; ".join(parts) or "none"
 
 
+# ---------------------------------------------------------------------------
+# rollback approve
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Approved:
+    """How ``rollback approve`` ended: the request, the approval, and the count now."""
+
+    request: ApprovalRequest
+    approval: Approval | None
+    new: bool
+    status: ApprovalStatus
+    identity: Identity
+
+
+def check_approver(
+    request: ApprovalRequest,
+    identity: Identity,
+    current_versions: Mapping[tuple[str, str], str],
+) -> str | None:
+    """Why ``identity`` may not approve ``request`` now, or None.  Pure.
+
+    ``current_versions`` maps (kind, name) of the plan's preconditions to the
+    resourceVersion read just now (missing: not read).  A moved target means
+    the fresh plan has another hash: approving this one would never count.
+    """
+    if identity.username == request.requester:
+        return (
+            f"you ({identity.username}) requested this plan; another person must approve it "
+            "(four eyes)"
+        )
+    if not eligible(request.requirements, identity.groups):
+        wanted = sorted({g for r in request.requirements for g in r.approvers})
+        mine = ", ".join(identity.groups) or "none"
+        return (
+            f"your groups ({mine}) are not among the approvers this plan needs "
+            f"({', '.join(wanted)}); your approval would not count"
+        )
+    for pre in request.preconditions:
+        key = (pre.get("kind", ""), pre.get("name", ""))
+        now_rv = current_versions.get(key)
+        if now_rv is not None and now_rv != pre.get("resourceVersion"):
+            return (
+                f"{key[0].lower()}/{key[1]} changed since this plan was made (resourceVersion "
+                f"{pre.get('resourceVersion')}, now {now_rv}): the fresh plan has another hash and "
+                "an approval of this one would never count; whoever acts re-plans and asks again"
+            )
+    return None
+
+
+def approve(
+    kube: Kube,
+    namespace: str,
+    plan_hash: str,
+    identity: Identity,
+    now: datetime,
+    *,
+    reason: str = "",
+    ttl: timedelta = DEFAULT_TTL,
+) -> Approved:
+    """Record ``identity``'s approval of ``plan_hash`` after checking it can count.
+
+    Reads the request (GET), the plan's targets (a GET each, to catch a stale
+    plan), writes the Approval (POST) and reads the approvals (LIST).  Raises
+    NotFoundError (no such request, or no CRD) and RefusedError (own plan, not
+    an approver, stale plan); nothing is written then.
+    """
+    from controller.errors import RefusedError
+
+    wanted = normalise_hash(plan_hash)
+    try:
+        request = parse_request(kube.get(APPROVAL_REQUEST, namespace, request_name(wanted)))
+    except NotFoundError as err:
+        if "could not find the requested resource" in str(err):
+            raise NotFoundError(
+                f"approval requests are not installed in this cluster ({CRDS_HINT})"
+            ) from err
+        raise NotFoundError(
+            f"no approval request for plan {wanted} in namespace {namespace}: nothing to "
+            "approve (rollback execute and the controller record one when policy wants "
+            "approvals; `rollback approve -n NS` lists them)"
+        ) from err
+    refusal = check_approver(request, identity, _current_versions(kube, request))
+    if refusal is not None:
+        raise RefusedError(f"refused: {refusal}; nothing was recorded")
+    approval, new = record_approval(kube, approval_body(request, identity, now, reason))
+    status = request_status(request, read_approvals(kube, namespace, wanted), now, ttl=ttl)
+    return Approved(request, approval, new, status, identity)
+
+
+def _current_versions(kube: Kube, request: ApprovalRequest) -> dict[tuple[str, str], str]:
+    """The resourceVersion of each precondition's object now; unreadable ones are left out."""
+    from controller.errors import ClusterError
+    from controller.kube import CONFIGMAP, DAEMONSET, DEPLOYMENT, FEATUREFLAG, STATEFULSET
+
+    resources = {r.kind: r for r in (DEPLOYMENT, STATEFULSET, DAEMONSET, CONFIGMAP, FEATUREFLAG)}
+    out: dict[tuple[str, str], str] = {}
+    for pre in request.preconditions:
+        kind, name = pre.get("kind", ""), pre.get("name", "")
+        resource = resources.get(kind)
+        if resource is None or not name:
+            continue
+        try:
+            obj = kube.get(resource, request.target.namespace, name)
+        except ClusterError:
+            continue  # the approver may not read it; the executor re-plans anyway
+        out[(kind, name)] = str(meta(obj).get("resourceVersion") or "")
+    return out
+
+
 __all__ = [
     "APPROVAL",
     "APPROVAL_REQUEST",
@@ -516,9 +627,12 @@ __all__ = [
     "ApprovalContext",
     "ApprovalRequest",
     "ApprovalStatus",
+    "Approved",
     "RequirementStatus",
     "approval_body",
     "approval_name",
+    "approve",
+    "check_approver",
     "count_approvals",
     "describe_requirements",
     "eligible",

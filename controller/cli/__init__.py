@@ -38,6 +38,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "policy": ("controller.cli.policy", "policy", "Validate and explain policies."),
     "controller": ("controller.cli.controller", "controller", "Run the in-cluster controller."),
+    "approve": ("controller.cli.approve", "approve", "Approve a plan that policy wants approved."),
 }
 
 
