@@ -793,4 +793,11 @@ def _signal_json(s: Signal) -> dict[str, Any]:
 
 
 def dumps(a: Assessment) -> str:
-    return json.dumps(assessment_to_json(a), indent=2, sort_keys=False) + "\n"
+    """The assessment as indented JSON (orjson when installed: several times faster on a
+    namespace with thousands of changes), keys in schema order, UTF-8 as is."""
+    document = assessment_to_json(a)
+    try:
+        import orjson
+    except ImportError:
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"

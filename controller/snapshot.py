@@ -104,7 +104,13 @@ def dump_snapshot(
     return yaml.dump(document, Dumper=_Dumper, sort_keys=True, default_flow_style=False)
 
 
-class _Dumper(yaml.SafeDumper):
+# libyaml's emitter and parser, when present, are an order of magnitude faster
+# than the pure-Python ones: a 7,000-object namespace is 20 MB of YAML.
+_SafeDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Dumper(_SafeDumper):  # type: ignore[valid-type,misc]
     pass
 
 
@@ -134,7 +140,7 @@ def _documents(file: Path) -> Iterator[JSON]:
         if text.lstrip().startswith(("{", "[")):
             docs: list[Any] = [json.loads(text)]
         else:
-            docs = list(yaml.safe_load_all(text))
+            docs = list(yaml.load_all(text, Loader=_SafeLoader))
     except json.JSONDecodeError as err:
         raise UserInputError(f"{file}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
     except yaml.YAMLError as err:

@@ -9,14 +9,13 @@ document of docs/assessment-schema.md.
 
 from __future__ import annotations
 
-import json
 import textwrap
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 import click
 
-from controller.assess import Assessment, assessment_to_json
+from controller.assess import Assessment, assessment_to_json, dumps
 from controller.durations import format_duration, format_instant
 from controller.model import ActionKind, Change, Reason, Safety
 
@@ -34,12 +33,18 @@ _SAFETY_COLOUR = {Safety.SAFE: "green", Safety.RISKY: "yellow", Safety.UNSAFE: "
 
 def render(assessment: Assessment, output: str, incident_text: str = "") -> str:
     if output == "json":
-        return json.dumps(assessment_to_json(assessment), indent=2) + "\n"
+        return dumps(assessment)
     if output == "yaml":
         import yaml
 
-        return yaml.safe_dump(
-            assessment_to_json(assessment), sort_keys=False, default_flow_style=False, width=WIDTH
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present
+        return yaml.dump(
+            assessment_to_json(assessment),
+            Dumper=dumper,
+            sort_keys=False,
+            default_flow_style=False,
+            width=WIDTH,
+            allow_unicode=True,
         )
     lines = list(text_lines(assessment, incident_text))
     while lines and not lines[-1]:
