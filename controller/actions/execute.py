@@ -297,7 +297,8 @@ def proceed(
         # Only now, and only for this exact hash: what approvers recorded.
         attempt = _with_recorded_approvals(kube, plan, attempt)
         decision, guards = judge(attempt)
-    auditor.unattended = not guards.confirm
+    # Unattended means nobody decided: --yes honoured.  Approvals are people deciding.
+    auditor.unattended = attempt.yes and not guards.confirm
     console.show(prepared, decision, guards)
     if plan.noop:
         auditor.log(Outcome.NOOP, prepared, plan.noop, now)
