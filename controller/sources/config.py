@@ -158,17 +158,51 @@ def ledger_versions(view: ClusterView, ref: ObjectRef) -> list[int]:
     return sorted(versions)
 
 
+def prior_ledger_version(view: ClusterView, ref: ObjectRef) -> int | None:
+    """The newest ledger version of ``ref`` that is not its current content.
+
+    The in-cluster controller records every content a ConfigMap has, the
+    current one included, so the newest version may be what is live now:
+    restoring it would change nothing.  The prior content is the newest
+    version that differs.  Without the ConfigMap in the view, the newest.
+    """
+    versions = ledger_versions(view, ref)
+    current = view.get("ConfigMap", ref.namespace, ref.name)
+    if current is None:
+        return versions[-1] if versions else None
+    live = (_string_map(current.get("data")), _string_map(current.get("binaryData")))
+    prior = None
+    for rev in view.of_kind("ControllerRevision", ref.namespace):
+        if (meta(rev).get("labels") or {}).get(LEDGER_LABEL) != ref.name:
+            continue
+        data = rev.get("data") or {}
+        if (_string_map(data.get("data")), _string_map(data.get("binaryData"))) == live:
+            continue
+        try:
+            version = int(rev.get("revision") or 0)
+        except (TypeError, ValueError):
+            continue
+        prior = version if prior is None else max(prior, version)
+    return prior
+
+
+def _string_map(value: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
 def known_config_versions(view: ClusterView) -> dict[ObjectRef, str]:
-    """ConfigMaps with a recorded prior version: ref -> the newest ledger version."""
+    """ConfigMaps with a recorded prior version: ref -> the newest version unlike the live one."""
     out: dict[ObjectRef, str] = {}
     for rev in view.of_kind("ControllerRevision"):
         name = (meta(rev).get("labels") or {}).get(LEDGER_LABEL)
         if not name:
             continue
         ref = ObjectRef("ConfigMap", namespace_of(rev), str(name))
-        versions = ledger_versions(view, ref)
-        if versions:
-            out[ref] = str(versions[-1])
+        if ref in out:
+            continue
+        version = prior_ledger_version(view, ref)
+        if version is not None:
+            out[ref] = str(version)
     return out
 
 
@@ -232,10 +266,10 @@ def _config_change(view: ClusterView, obj: JSON, write: LastWrite) -> Change:
             )
     if not consumers:
         evidence.append(f"no workload in scope reads this {kind}")
-    versions = ledger_versions(view, ref) if kind == "ConfigMap" else []
+    prior = prior_ledger_version(view, ref) if kind == "ConfigMap" else None
     drift = last_applied_drift(obj)
-    if versions:
-        before = f"recorded as ledger version {versions[-1]}"
+    if prior is not None:
+        before = f"recorded as ledger version {prior}"
     elif drift:
         before = (
             "as last applied with kubectl (last-applied-configuration), "
