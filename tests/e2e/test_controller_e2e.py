@@ -37,6 +37,7 @@ from tests.cluster import Cluster
 from tests.e2e.steps import (
     ROOT,
     apply_crd,
+    deployment_manifest,
     events,
     given_deployment,
     image,
@@ -816,3 +817,89 @@ def post_raw(url: str, body: bytes) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
+
+
+def when_pods_crash(cluster: Cluster, namespace: str, selector: str) -> None:
+    """What the kubelet writes when running containers start to crash-loop (kwok does not)."""
+    from kubernetes import client
+
+    from tests.e2e.steps import pods
+
+    core = client.CoreV1Api(cluster.api())
+    moment = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for pod in pods(cluster.api(), namespace, selector):
+        container = pod["spec"]["containers"][0]
+        status = {
+            "status": {
+                "conditions": [
+                    {"type": "Ready", "status": "False", "lastTransitionTime": moment,
+                     "reason": "ContainersNotReady"},
+                    {"type": "ContainersReady", "status": "False", "lastTransitionTime": moment,
+                     "reason": "ContainersNotReady"},
+                ],
+                "containerStatuses": [{
+                    "name": container["name"], "image": container["image"], "imageID": "",
+                    "ready": False, "started": False, "restartCount": 3,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff",
+                                          "message": "back-off 40s restarting failed container"}},
+                    "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                                                 "startedAt": moment, "finishedAt": moment}},
+                }],
+            }
+        }  # fmt: skip
+        core.patch_namespaced_pod_status(pod["metadata"]["name"], namespace, status)
+
+
+def test_with_the_ledger_a_config_change_that_broke_its_consumer_is_reverted(
+    cluster: Cluster, namespace: str, controllers: Any, receiver: Receiver
+) -> None:
+    api = cluster.api()
+    controller = controllers(STAGING)
+    # Given a Deployment reading a ConfigMap through env, both recorded by the ledger
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "api-config"},
+        "data": {"POOL_SIZE": "20"},
+    }
+    kubectl(cluster, "apply", "-n", namespace, "-f", "-", input=json.dumps(config))
+    manifest = deployment_manifest("api", image("v1", "api"))
+    manifest["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [
+        {"configMapRef": {"name": "api-config"}}
+    ]
+    kubectl(cluster, "apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+    wait_rollout_complete(api, namespace, "api")
+    serve()
+    # When someone edits the ConfigMap and the pods start crashing
+    kubectl(
+        cluster, "-n", namespace, "patch", "configmap", "api-config", "--type=merge",
+        "-p", '{"data":{"POOL_SIZE":"500"}}',
+    )  # fmt: skip
+    wait_for(
+        lambda: "ledger: recorded configmap/" + namespace + "/api-config v2" in controller.log(),
+        what="the ledger recording the edit",
+    )
+    when_pods_crash(cluster, namespace, "app=api")
+    controller.alert(namespace, deployment="api")
+    # Then the controller restores the recorded prior content and restarts the consumer
+    restored_cm = wait_for(
+        lambda: (
+            (
+                cm := json.loads(
+                    kubectl(
+                        cluster, "get", "configmap", "api-config", "-n", namespace, "-o", "json"
+                    ).stdout
+                )
+            )["data"]
+            == {"POOL_SIZE": "20"}
+            and cm
+        ),
+        timeout=60,
+        what="api-config back to POOL_SIZE 20",
+    )
+    assert json.loads(restored_cm["metadata"]["annotations"][LAST_ACTION])["to"].startswith(
+        "ledger version 1 "
+    )
+    template = read_deployment(api, namespace, "api")["spec"]["template"]
+    assert "kubectl.kubernetes.io/restartedAt" in template["metadata"]["annotations"]
+    wait_for(lambda: "verified" in receiver.events(), timeout=60, what="the verified notice")
