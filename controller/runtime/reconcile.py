@@ -127,6 +127,7 @@ class Reconciler:
         now = self.clock().astimezone(UTC).replace(microsecond=0)
         policy = self.policy()
         extra = _extra(record)
+        requests = self.kube.requests
         if not record.open:
             self._once(
                 record,
@@ -191,7 +192,13 @@ class Reconciler:
             )
         decision = decide_incident(situation)
         target_extra = _extra(record, rec.target)
-        self.log.info("pass: %s: %s", decision.intent.value, decision.reason, extra=target_extra)
+        self.log.info(
+            "pass: %s: %s (%d API requests to decide)",
+            decision.intent.value,
+            decision.reason,
+            self.kube.requests - requests,
+            extra=target_extra,
+        )
         targets = (
             guards.decision.notify
             if guards is not None

@@ -15,6 +15,7 @@ from controller.actions.approvals import (
     ApprovalRequest,
     approval_body,
     approval_name,
+    check_approver,
     count_approvals,
     eligible,
     merged,
@@ -231,3 +232,54 @@ def test_an_approval_without_an_approver_or_time_is_not_counted() -> None:
 
 def test_requirements_from_policy_and_executor_merge_once_each() -> None:
     assert merged([ONCALL, ANYONE], [ANYONE, ApprovalRequirement("x", 0)]) == (ONCALL, ANYONE)
+
+
+REQUEST = ApprovalRequest(
+    HASH,
+    ObjectRef("Deployment", "shop", "web"),
+    "roll back deployment/web from revision 3 to revision 2",
+    "system:serviceaccount:rollback-system:rollback-controller",
+    NOW,
+    requirements=(ONCALL,),
+    preconditions=({"kind": "Deployment", "name": "web", "resourceVersion": "481"},),
+)
+
+
+@pytest.mark.parametrize(
+    ("who", "groups", "versions", "refusal"),
+    [
+        # An on-call engineer, the target as planned: may approve.
+        ("bob", ("sre-oncall",), {("Deployment", "web"): "481"}, None),
+        # The target could not be read (no permission): the executor re-plans anyway.
+        ("bob", ("sre-oncall",), {}, None),
+        # The requester: four eyes.
+        (
+            "system:serviceaccount:rollback-system:rollback-controller",
+            ("sre-oncall",),
+            {},
+            "you (system:serviceaccount:rollback-system:rollback-controller) requested this "
+            "plan; another person must approve it (four eyes)",
+        ),
+        # Not in an approver group: the approval would not count.
+        (
+            "bob",
+            ("developers",),
+            {},
+            "your groups (developers) are not among the approvers this plan needs "
+            "(sre-leads, sre-oncall); your approval would not count",
+        ),
+        # The target moved since the plan: the fresh plan has another hash.
+        (
+            "bob",
+            ("sre-oncall",),
+            {("Deployment", "web"): "502"},
+            "deployment/web changed since this plan was made (resourceVersion 481, now 502): the "
+            "fresh plan has another hash and an approval of this one would never count; whoever "
+            "acts re-plans and asks again",
+        ),
+    ],
+)
+def test_who_may_approve_a_request_now(
+    who: str, groups: tuple[str, ...], versions: dict[tuple[str, str], str], refusal: str | None
+) -> None:
+    assert check_approver(REQUEST, Identity(who, groups), versions) == refusal
