@@ -47,6 +47,7 @@ from controller.model import (
     Suspect,
     Triage,
     WorkloadFacts,
+    WorkloadKind,
 )
 from controller.policy.scoring import ScoringSettings
 from controller.sources.config import collect_config_changes, known_config_versions
@@ -75,7 +76,6 @@ from controller.sources.workloads import (
     collect_workload_changes,
     find_workload,
     iter_workloads,
-    normalise_workload_kind,
     workload_facts,
     workload_ref,
 )
@@ -381,12 +381,13 @@ def resolve_focus(view: ClusterView, scope: Scope) -> tuple[ObjectRef, ...]:
     focus: list[ObjectRef] = []
     namespaces = scope.namespaces or tuple(sorted({namespace_of(w) for w in iter_workloads(view)}))
     for wanted in scope.workloads:
-        kind = normalise_workload_kind(wanted.kind)
-        if kind is None:
+        parsed = WorkloadKind.parse(wanted.kind)
+        if parsed is None:
             raise UserInputError(
                 f"--workload {wanted.kind}/{wanted.name}: kind must be deployment, "
                 "statefulset or daemonset"
             )
+        kind = parsed.value
         candidates = [wanted.namespace] if wanted.namespace else list(namespaces)
         found = [
             ObjectRef(kind, ns, wanted.name)

@@ -97,6 +97,25 @@ class WorkloadKind(StrEnum):
     STATEFULSET = "StatefulSet"
     DAEMONSET = "DaemonSet"
 
+    @classmethod
+    def parse(cls, text: str) -> WorkloadKind | None:
+        """What an engineer types (``deploy``, ``deployments``, ``sts``,
+        ``Deployment.apps``) -> the kind; None when it is not a workload."""
+        return _WORKLOAD_ALIASES.get(text.strip().lower().split(".", 1)[0])
+
+
+# kubectl's names, plural forms and short names, so a typed kind means the same
+# thing in `assess --workload`, `execute KIND/NAME`, policies and alert labels.
+_WORKLOAD_ALIASES: dict[str, WorkloadKind] = {
+    alias: kind
+    for kind, aliases in (
+        (WorkloadKind.DEPLOYMENT, ("deployment", "deployments", "deploy")),
+        (WorkloadKind.STATEFULSET, ("statefulset", "statefulsets", "sts")),
+        (WorkloadKind.DAEMONSET, ("daemonset", "daemonsets", "ds")),
+    )
+    for alias in aliases
+}
+
 
 # ---------------------------------------------------------------------------
 # References and reasons

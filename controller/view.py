@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
+from controller.durations import parse_k8s_time
+
 JSON = dict[str, Any]
 _T = TypeVar("_T")
 
@@ -82,6 +84,27 @@ def controller_owner(obj: JSON) -> JSON | None:
     for ref in meta(obj).get("ownerReferences") or []:
         if isinstance(ref, dict) and ref.get("controller"):
             return ref
+    return None
+
+
+def event_time(event: JSON) -> datetime | None:
+    """The latest time an Event (core/v1 or events.k8s.io/v1) was observed.
+
+    The two API versions and the series of a repeated event spell it
+    differently; the first one present wins, newest meaning first.
+    """
+    series = event.get("series") or {}
+    for value in (
+        series.get("lastObservedTime"),
+        event.get("lastTimestamp"),
+        event.get("deprecatedLastTimestamp"),
+        event.get("eventTime"),
+        event.get("firstTimestamp"),
+        meta(event).get("creationTimestamp"),
+    ):
+        moment = parse_k8s_time(value)
+        if moment:
+            return moment
     return None
 
 

@@ -32,17 +32,6 @@ if TYPE_CHECKING:
     from controller.model import ObjectRef
     from controller.policy import PolicyDecision
 
-_WORKLOAD_KINDS = {
-    "deployment": "Deployment",
-    "deployments": "Deployment",
-    "deploy": "Deployment",
-    "statefulset": "StatefulSet",
-    "statefulsets": "StatefulSet",
-    "sts": "StatefulSet",
-    "daemonset": "DaemonSet",
-    "daemonsets": "DaemonSet",
-    "ds": "DaemonSet",
-}
 _CONFIG_KINDS = {"configmap": "ConfigMap", "configmaps": "ConfigMap", "cm": "ConfigMap"}
 _FLAG_HOLDERS = {
     "featureflag": "FeatureFlag",
@@ -424,7 +413,7 @@ def parse_target(text: str, namespace: str, **options: Any) -> TargetSpec:
     """``deployment/web``, ``flag/KEY``, ``configmap/NAME`` -> a TargetSpec; options checked."""
     from controller.actions.execute import TargetSpec
     from controller.actions.flags import FlagMode
-    from controller.model import ObjectRef
+    from controller.model import ObjectRef, WorkloadKind
 
     kind_text, sep, name = text.partition("/")
     if not sep or not name or "/" in name:
@@ -435,10 +424,11 @@ def parse_target(text: str, namespace: str, **options: Any) -> TargetSpec:
         options.get("mode") not in (None, "default-variant")
     )
     config_opts = any(options.get(k) is not None for k in ("to_version", "from_git", "from_file"))
-    if kind_key in _WORKLOAD_KINDS:
+    workload_kind = WorkloadKind.parse(kind_key)
+    if workload_kind is not None:
         _only(text, flag_opts or config_opts, "--to-revision and --resume")
         return TargetSpec(
-            kind=_WORKLOAD_KINDS[kind_key],
+            kind=workload_kind.value,
             name=name,
             namespace=namespace,
             to_revision=options.get("to_revision"),

@@ -19,13 +19,8 @@ if TYPE_CHECKING:
     from controller.model import ObjectRef
 
 _ACTIONS = ("rollback", "revert-config", "disable-flag")
-_KINDS = {
-    "deployment": "Deployment",
-    "deploy": "Deployment",
-    "statefulset": "StatefulSet",
-    "sts": "StatefulSet",
-    "daemonset": "DaemonSet",
-    "ds": "DaemonSet",
+# Besides the workload kinds (WorkloadKind.parse), the targets of the other actions.
+_OTHER_KINDS = {
     "configmap": "ConfigMap",
     "cm": "ConfigMap",
     "featureflag": "FeatureFlag",
@@ -158,10 +153,11 @@ def explain(  # noqa: PLR0917 - click passes every option by keyword
 
 
 def _workload_ref(text: str, namespace: str) -> ObjectRef:
-    from controller.model import ObjectRef
+    from controller.model import ObjectRef, WorkloadKind
 
     kind, sep, name = text.partition("/")
-    canonical = _KINDS.get(kind.lower())
+    parsed = WorkloadKind.parse(kind)
+    canonical = parsed.value if parsed else _OTHER_KINDS.get(kind.strip().lower())
     if not sep or not name or canonical is None:
         raise UserInputError(
             f"--workload {text!r}: write KIND/NAME with KIND one of "

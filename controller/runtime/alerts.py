@@ -34,7 +34,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from controller.errors import UserInputError
-from controller.model import ObjectRef
+from controller.model import ObjectRef, WorkloadKind
 
 MAX_ALERTS: Final = 1000
 NAMESPACE_LABELS: Final = ("rollback.io/namespace", "exported_namespace", "namespace")
@@ -46,17 +46,6 @@ KSM_WORKLOAD_LABELS: Final = (
     ("daemonset", "DaemonSet"),
 )
 POD_LABELS: Final = ("exported_pod", "pod")
-_KINDS: Final = {
-    "deployment": "Deployment",
-    "deployments": "Deployment",
-    "deploy": "Deployment",
-    "statefulset": "StatefulSet",
-    "statefulsets": "StatefulSet",
-    "sts": "StatefulSet",
-    "daemonset": "DaemonSet",
-    "daemonsets": "DaemonSet",
-    "ds": "DaemonSet",
-}
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _HEX = re.compile(r"^[0-9a-f]{8,64}$")
@@ -244,13 +233,13 @@ def scope_of(alert: Alert) -> AlertScope | str:
     named = labels.get(WORKLOAD_LABEL, "").strip()
     if named:
         kind_text, sep, name = named.partition("/")
-        kind = _KINDS.get(kind_text.strip().lower())
-        if not sep or kind is None or not _DNS_SUBDOMAIN.match(name.strip()):
+        parsed = WorkloadKind.parse(kind_text)
+        if not sep or parsed is None or not _DNS_SUBDOMAIN.match(name.strip()):
             return (
                 f"{WORKLOAD_LABEL} {named!r}: use KIND/NAME with deployment, statefulset or "
                 "daemonset, e.g. deployment/web"
             )
-        workload = ObjectRef(kind, namespace, name.strip())
+        workload = ObjectRef(parsed.value, namespace, name.strip())
     else:
         for label, kind in KSM_WORKLOAD_LABELS:
             value = labels.get(label, "").strip()

@@ -24,6 +24,7 @@ from controller.view import (
     JSON,
     ClusterView,
     annotations_of,
+    event_time,
     labels_of,
     meta,
     name_of,
@@ -356,23 +357,6 @@ def _backing_workload(
 # ---------------------------------------------------------------------------
 # Events
 # ---------------------------------------------------------------------------
-
-
-def event_time(event: JSON) -> datetime | None:
-    """The latest time an Event (core/v1 or events.k8s.io/v1) was observed."""
-    series = event.get("series") or {}
-    for value in (
-        series.get("lastObservedTime"),
-        event.get("lastTimestamp"),
-        event.get("deprecatedLastTimestamp"),
-        event.get("eventTime"),
-        event.get("firstTimestamp"),
-        meta(event).get("creationTimestamp"),
-    ):
-        moment = parse_k8s_time(value)
-        if moment:
-            return moment
-    return None
 
 
 def _event_signals(

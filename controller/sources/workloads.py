@@ -57,6 +57,7 @@ from controller.view import (
     ClusterView,
     annotations_of,
     controller_owner,
+    event_time,
     labels_of,
     meta,
     name_of,
@@ -142,28 +143,10 @@ def iter_workloads(view: ClusterView, namespace: str | None = None) -> Iterator[
 
 def find_workload(view: ClusterView, ref: ObjectRef) -> JSON | None:
     """The workload ``ref`` names; kind matches case-insensitively and by kubectl short name."""
-    kind = normalise_workload_kind(ref.kind)
+    kind = WorkloadKind.parse(ref.kind)
     if kind is None:
         return None
     return view.get(kind, ref.namespace, ref.name)
-
-
-_KIND_ALIASES = {
-    "deployment": "Deployment",
-    "deployments": "Deployment",
-    "deploy": "Deployment",
-    "statefulset": "StatefulSet",
-    "statefulsets": "StatefulSet",
-    "sts": "StatefulSet",
-    "daemonset": "DaemonSet",
-    "daemonsets": "DaemonSet",
-    "ds": "DaemonSet",
-}
-
-
-def normalise_workload_kind(kind: str) -> str | None:
-    """``deploy`` / ``deployments`` / ``Deployment`` -> ``Deployment``; None if not a workload."""
-    return _KIND_ALIASES.get(kind.strip().lower().split(".", 1)[0])
 
 
 # ---------------------------------------------------------------------------
@@ -695,7 +678,7 @@ def _judge_health(
         (when, e)
         for e in events.get(name, ())
         if _event_reason(e) in _FAILURE_EVENT_REASONS
-        and (when := _event_time(e)) is not None
+        and (when := event_time(e)) is not None
         and when >= active_since
         and (active_until is None or when <= active_until)
     ]
@@ -844,23 +827,6 @@ def _one_line(event: JSON) -> str:
 
 def _event_reason(event: JSON) -> str:
     return str(event.get("reason") or "")
-
-
-def _event_time(event: JSON) -> datetime | None:
-    """The latest time an event (core/v1 or events.k8s.io/v1) was seen."""
-    series = event.get("series") or {}
-    for value in (
-        series.get("lastObservedTime"),
-        event.get("lastTimestamp"),
-        event.get("deprecatedLastTimestamp"),
-        event.get("eventTime"),
-        event.get("firstTimestamp"),
-        meta(event).get("creationTimestamp"),
-    ):
-        moment = parse_k8s_time(value)
-        if moment:
-            return moment
-    return None
 
 
 # ---------------------------------------------------------------------------
