@@ -396,6 +396,10 @@ def main() -> int:
     parser.add_argument("--baseline-sample", type=int, default=None)
     parser.add_argument("--skip-fill", action="store_true")
     args = parser.parse_args()
+    if args.baseline_sample is not None and args.baseline_sample < 1:
+        parser.error("--baseline-sample: at least 1 workload (the baseline is scaled from it)")
+    if args.runs < 1:
+        parser.error("--runs: at least 1")
 
     cluster = None
     kubeconfig = args.kubeconfig

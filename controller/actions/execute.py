@@ -103,7 +103,7 @@ from controller.kube import (
     Kube,
     Resource,
 )
-from controller.model import ObjectRef, Safety, SafetyVerdict
+from controller.model import ActionKind, ObjectRef, Recommendation, Safety, SafetyVerdict
 from controller.policy import Policy, PolicyDecision, RecentAction
 from controller.sources.gitops import (
     ARGO_INSTANCE_LABEL,
@@ -161,6 +161,38 @@ class TargetSpec:
         if self.kind == "flag" and self.resource is not None:
             return self.resource
         return ObjectRef(self.kind, self.namespace, self.name)
+
+    @classmethod
+    def for_recommendation(
+        cls, rec: Recommendation, git_repo: str | None = None
+    ) -> TargetSpec | None:
+        """The explicit target an assessment's recommendation names.  Pure.
+
+        The command line and the controller execute a recommendation through
+        the same explicit-target path, so what runs is what an engineer could
+        have typed.  None when there is nothing to execute: no action, or a
+        config revert from git without a checkout to read it from.
+        """
+        target = rec.target
+        if target is None:
+            return None
+        if rec.action is ActionKind.ROLLBACK:
+            return cls(target.kind, target.name, target.namespace, to_revision=rec.to_revision)
+        if rec.action is ActionKind.DISABLE_FLAG and rec.flag:
+            return cls("flag", rec.flag, target.namespace, resource=target)
+        if rec.action is not ActionKind.REVERT_CONFIG or not rec.to_version:
+            return None
+        if rec.to_version.isdigit():
+            return cls("ConfigMap", target.name, target.namespace, to_version=int(rec.to_version))
+        if rec.to_version.startswith("git:") and git_repo is not None:
+            return cls(
+                "ConfigMap",
+                target.name,
+                target.namespace,
+                from_git=rec.to_version.removeprefix("git:"),
+                git_repo=git_repo,
+            )
+        return None
 
 
 @dataclass(frozen=True)

@@ -325,7 +325,6 @@ def _from_assessment(*, options: dict[str, Any], **inputs: Any) -> tuple[TargetS
     from controller.actions.execute import TargetSpec
     from controller.cli.inputs import AssessInputs, run_assessment
     from controller.errors import RefusedError
-    from controller.model import ActionKind
 
     if any(v for k, v in options.items() if k not in ("mode", "git_repo")):
         raise UserInputError(
@@ -335,37 +334,12 @@ def _from_assessment(*, options: dict[str, Any], **inputs: Any) -> tuple[TargetS
     assessment = run_assessment(AssessInputs(**inputs))
     rec = assessment.recommendation
     click.echo(f"Assessment: {rec.summary}")
-    target = rec.target
-    if rec.action is ActionKind.ROLLBACK and target is not None:
-        verdict = rec.safety or assessment.safety.get(target)
-        spec = TargetSpec(
-            kind=target.kind,
-            name=target.name,
-            namespace=target.namespace,
-            to_revision=rec.to_revision,
-        )
+    spec = TargetSpec.for_recommendation(rec, options.get("git_repo"))
+    if spec is not None:
+        verdict = rec.safety
+        if verdict is None and rec.target is not None:
+            verdict = assessment.safety.get(rec.target)
         return spec, rec.summary, verdict
-    if rec.action is ActionKind.DISABLE_FLAG and target is not None and rec.flag:
-        spec = TargetSpec(kind="flag", name=rec.flag, namespace=target.namespace, resource=target)
-        return spec, rec.summary, rec.safety
-    if rec.action is ActionKind.REVERT_CONFIG and target is not None and rec.to_version:
-        version = rec.to_version
-        if version.startswith("git:"):
-            spec = TargetSpec(
-                kind="ConfigMap",
-                name=target.name,
-                namespace=target.namespace,
-                from_git=version.removeprefix("git:"),
-                git_repo=options.get("git_repo"),
-            )
-        else:
-            spec = TargetSpec(
-                kind="ConfigMap",
-                name=target.name,
-                namespace=target.namespace,
-                to_version=int(version),
-            )
-        return spec, rec.summary, rec.safety
     raise RefusedError(
         f"refused: the assessment recommends no action to execute ({rec.action.value}: "
         f"{rec.summary}); nothing was changed"

@@ -27,7 +27,6 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Final
 
-from controller.actions.execute import TargetSpec
 from controller.actions.guards import GuardVerdict
 from controller.model import ActionKind, Classification, ObjectRef, Recommendation
 from controller.runtime.incidents import ActionRecord
@@ -145,34 +144,6 @@ def decide_incident(s: Situation) -> Decision:
     return Decision(Intent.NOTIFY, f"refused: {why}", AFTER_REFUSAL, code)
 
 
-def target_spec(rec: Recommendation) -> TargetSpec | None:
-    """The explicit target ``rollback execute`` would take for a recommendation.  Pure.
-
-    None when there is nothing the controller can execute: no action, or a
-    config revert from git (the controller has no checkout).
-    """
-    target = rec.target
-    if target is None:
-        return None
-    if rec.action is ActionKind.ROLLBACK:
-        return TargetSpec(
-            kind=target.kind,
-            name=target.name,
-            namespace=target.namespace,
-            to_revision=rec.to_revision,
-        )
-    if rec.action is ActionKind.DISABLE_FLAG and rec.flag:
-        return TargetSpec(kind="flag", name=rec.flag, namespace=target.namespace, resource=target)
-    if rec.action is ActionKind.REVERT_CONFIG and rec.to_version and rec.to_version.isdigit():
-        return TargetSpec(
-            kind="ConfigMap",
-            name=target.name,
-            namespace=target.namespace,
-            to_version=int(rec.to_version),
-        )
-    return None
-
-
 def pod_owner(view: ClusterView, namespace: str, pod: str | None) -> ObjectRef | None:
     """The workload a pod belongs to (pod -> ReplicaSet -> Deployment), from the view.  Pure.
 
@@ -230,5 +201,4 @@ __all__ = [
     "decide_incident",
     "last_action_hash",
     "pod_owner",
-    "target_spec",
 ]

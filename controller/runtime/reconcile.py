@@ -38,7 +38,7 @@ from controller.actions.approvals import (
     read_request,
     request_body,
 )
-from controller.actions.execute import Prepared, Settings, prepare, proceed
+from controller.actions.execute import Prepared, Settings, TargetSpec, prepare, proceed
 from controller.actions.guards import Attempt, GuardVerdict, Identity, decide
 from controller.assess import Assessment, assess, read_view
 from controller.errors import (
@@ -71,7 +71,6 @@ from controller.runtime.decide import (
     decide_incident,
     last_action_hash,
     pod_owner,
-    target_spec,
 )
 from controller.runtime.incidents import (
     ActionRecord,
@@ -235,7 +234,7 @@ class Reconciler:
     ) -> tuple[Prepared | None, str]:
         if rec.action in (ActionKind.NONE, ActionKind.INVESTIGATE) or rec.target is None:
             return None, ""
-        spec = target_spec(rec)
+        spec = TargetSpec.for_recommendation(rec)
         if spec is None:
             return None, (
                 f"the controller cannot run this {rec.action.value} itself "

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from controller.actions.execute import TargetSpec
 from controller.actions.guards import GuardVerdict
 from controller.model import (
     ActionKind,
@@ -30,7 +31,6 @@ from controller.runtime.decide import (
     decide_incident,
     last_action_hash,
     pod_owner,
-    target_spec,
 )
 from controller.runtime.incidents import ActionRecord, Phase
 from controller.view import ClusterView
@@ -172,7 +172,7 @@ def test_one_attempt_only_names_what_was_done() -> None:
 def test_a_recommendation_becomes_executes_explicit_target(
     recommendation: Recommendation, expected: tuple[object, ...]
 ) -> None:
-    spec = target_spec(recommendation)
+    spec = TargetSpec.for_recommendation(recommendation)
     assert spec is not None
     assert (spec.kind, spec.name, spec.to_revision, spec.to_version, spec.resource) == expected
     assert spec.namespace == "shop"
@@ -192,7 +192,7 @@ def test_a_recommendation_becomes_executes_explicit_target(
     ],
 )
 def test_nothing_the_controller_can_execute_itself(recommendation: Recommendation) -> None:
-    assert target_spec(recommendation) is None
+    assert TargetSpec.for_recommendation(recommendation) is None
 
 
 def owned(kind: str, name: str, owner_kind: str, owner: str) -> dict[str, object]:
@@ -242,3 +242,22 @@ def test_the_last_action_annotation_names_the_plan_it_applied() -> None:
     assert last_action_hash(target) == HASH
     assert last_action_hash({"metadata": {}}) == ""
     assert last_action_hash({"metadata": {"annotations": {"rollback.io/last-action": "{"}}}) == ""
+
+
+def test_a_config_revert_from_git_is_executable_only_with_the_checkout() -> None:
+    # Given a revert the assessment found in git (only a command line has the checkout),
+    rec = Recommendation(
+        ActionKind.REVERT_CONFIG,
+        ObjectRef("ConfigMap", "shop", "cfg"),
+        "",
+        to_version="git:HEAD~1:cm.yaml",
+    )
+    # When it becomes a target with the repository, then it reads that file at that commit.
+    spec = TargetSpec.for_recommendation(rec, git_repo="/src/shop")
+    assert spec is not None
+    assert (spec.kind, spec.name, spec.from_git, spec.git_repo) == (
+        "ConfigMap",
+        "cfg",
+        "HEAD~1:cm.yaml",
+        "/src/shop",
+    )
