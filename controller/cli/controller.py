@@ -33,6 +33,8 @@ def controller() -> None:
 def _duration(name: str, text: str, *, zero: bool = False) -> timedelta:
     from controller.durations import parse_duration
 
+    if zero and text.strip() == "0":
+        return timedelta(0)  # "0 turns it off", as the help says: no unit needed for none
     try:
         value = parse_duration(text)
     except ValueError as err:

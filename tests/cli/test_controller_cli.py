@@ -88,6 +88,18 @@ def test_bad_options_are_one_line_and_exit_2(args: list[str], message: str) -> N
     assert result.output == f"error: {message}\n"
 
 
+@pytest.mark.parametrize("value", ["0", "0s"])
+def test_a_ledger_interval_of_zero_is_accepted_as_the_help_says(value: str) -> None:
+    # Given --ledger-interval 0, which the help says turns the ledger off
+    result = rollback("controller", "run", "--kubeconfig", NOWHERE, "--ledger-interval", value)
+    # Then the value passes: the next check to fail is the missing kubeconfig
+    assert (result.exit_code, result.output) == (
+        2,
+        "error: cannot load Kubernetes configuration: Invalid kube-config file. "
+        "No configuration found.\n",
+    )
+
+
 def test_an_empty_token_file_is_refused(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("\n")
