@@ -546,14 +546,30 @@ def check_approver(
             f"your groups ({mine}) are not among the approvers this plan needs "
             f"({', '.join(wanted)}); your approval would not count"
         )
+    moved = target_moved(request, current_versions)
+    if moved is not None:
+        return (
+            f"{moved}: the fresh plan has another hash and an approval of this one would never "
+            "count; whoever acts re-plans and asks again"
+        )
+    return None
+
+
+def target_moved(
+    request: ApprovalRequest, current_versions: Mapping[tuple[str, str], str]
+) -> str | None:
+    """Which of the plan's objects changed since it was made, or None.  Pure.
+
+    A plan that ran changed its target too, so this is also how a listing
+    tells a finished request from a waiting one.
+    """
     for pre in request.preconditions:
         key = (pre.get("kind", ""), pre.get("name", ""))
         now_rv = current_versions.get(key)
         if now_rv is not None and now_rv != pre.get("resourceVersion"):
             return (
                 f"{key[0].lower()}/{key[1]} changed since this plan was made (resourceVersion "
-                f"{pre.get('resourceVersion')}, now {now_rv}): the fresh plan has another hash and "
-                "an approval of this one would never count; whoever acts re-plans and asks again"
+                f"{pre.get('resourceVersion')}, now {now_rv})"
             )
     return None
 
@@ -590,7 +606,7 @@ def approve(
             "approve (rollback execute and the controller record one when policy wants "
             "approvals; `rollback approve -n NS` lists them)"
         ) from err
-    refusal = check_approver(request, identity, _current_versions(kube, request))
+    refusal = check_approver(request, identity, current_versions(kube, request))
     if refusal is not None:
         raise RefusedError(f"refused: {refusal}; nothing was recorded")
     approval, new = record_approval(kube, approval_body(request, identity, now, reason))
@@ -598,7 +614,7 @@ def approve(
     return Approved(request, approval, new, status, identity)
 
 
-def _current_versions(kube: Kube, request: ApprovalRequest) -> dict[tuple[str, str], str]:
+def current_versions(kube: Kube, request: ApprovalRequest) -> dict[tuple[str, str], str]:
     """The resourceVersion of each precondition's object now; unreadable ones are left out."""
     from controller.errors import ClusterError
     from controller.kube import CONFIGMAP, DAEMONSET, DEPLOYMENT, FEATUREFLAG, STATEFULSET
@@ -634,6 +650,7 @@ __all__ = [
     "approve",
     "check_approver",
     "count_approvals",
+    "current_versions",
     "describe_requirements",
     "eligible",
     "ensure_request",
@@ -649,4 +666,5 @@ __all__ = [
     "request_body",
     "request_name",
     "request_status",
+    "target_moved",
 ]

@@ -103,6 +103,8 @@ def main(ctx: click.Context, debug: bool) -> None:
     classifies the fault as infrastructure or software and says whether a
     rollback is quick and safe; `rollback execute` performs the recommended
     action behind guards (plan, confirmation, policy, preconditions, audit).
+    In the cluster, `rollback controller run` does the same on alerts, and
+    `rollback approve` lets a second person approve a plan policy holds back.
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug

@@ -79,7 +79,13 @@ def approve(
 
 
 def _list(kube: Kube, namespace: str) -> None:
-    from controller.actions.approvals import APPROVAL, list_requests, parse_approval
+    from controller.actions.approvals import (
+        APPROVAL,
+        current_versions,
+        list_requests,
+        parse_approval,
+        target_moved,
+    )
     from controller.errors import NotFoundError
 
     try:
@@ -99,6 +105,12 @@ def _list(kube: Kube, namespace: str) -> None:
             click.echo("")
         for line in describe_request(request):
             click.echo(line)
+        moved = target_moved(request, current_versions(kube, request))
+        if moved is not None:
+            # It ran, or someone else changed the target: either way no approval
+            # of this hash can count any more (retention deletes it later).
+            click.echo(f"approvals: stale, {moved}: nothing to approve")
+            continue
         click.echo(status_line(_status(request, approvals, now)))
 
 

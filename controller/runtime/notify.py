@@ -5,8 +5,9 @@ the controller's ``--notify``:
 
 * ``webhook:https://host/path``: a JSON POST of the notice (:func:`notice_json`);
 * ``slack:#channel`` / ``slack:@user``: a POST to the Slack incoming-webhook URL
-  the controller is given (``--slack-webhook-url`` or ``ROLLBACK_SLACK_WEBHOOK_URL``,
-  from a Secret in cluster), naming the channel;
+  the controller is given in ``ROLLBACK_SLACK_WEBHOOK_URL`` (an environment
+  variable only, so the URL never shows in a process list; from a Secret in
+  cluster), naming the channel;
 * ``email:…``: not sent by the controller (no mail relay); logged as skipped.
 
 Every notice is logged, whatever the targets.  Delivery runs on a small

@@ -12,7 +12,9 @@ nothing.  Routes:
 * ``GET /healthz``: the process is alive and its loop is running.
 * ``GET /readyz``: it can take alerts (policy loaded, the API answered lately);
   the body says whether this replica leads.
-* ``GET /incidents``: the incidents on record, as JSON (read-only).
+* ``GET /incidents``: the incidents on record, as JSON (read-only).  It
+  carries alert labels and summaries, so it asks for the same bearer token
+  as ``/alerts``; the probes do not (the kubelet has no token).
 
 A handler never raises into the server: anything unexpected is a 500 with
 one line, and is logged.
@@ -77,6 +79,8 @@ def handle(
         ok, why = intake.ready()
         return Reply(200 if ok else 503, why)
     if route == "/incidents" and method == "GET":
+        if (refused := _unauthorised(headers, token)) is not None:
+            return refused
         try:
             return Reply(200, {"incidents": intake.incidents()})
         except ClusterError as err:
@@ -94,13 +98,8 @@ def _alerts(
     intake: Intake,
     token: str,
 ) -> Reply:
-    if token:
-        given = headers("Authorization") or ""
-        scheme, _, value = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            value.strip().encode(), token.encode()
-        ):
-            return Reply(401, "missing or wrong bearer token")
+    if (refused := _unauthorised(headers, token)) is not None:
+        return refused
     length_text = headers("Content-Length")
     if length_text is None:
         return Reply(411, "Content-Length required")
@@ -120,6 +119,16 @@ def _alerts(
         return Reply(200, intake.receive(alerts))
     except ClusterError as err:
         return Reply(503, f"cannot record the incident: {err}")
+
+
+def _unauthorised(headers: Callable[[str], str | None], token: str) -> Reply | None:
+    """401 unless the request carries the shared secret (when one is configured)."""
+    if not token:
+        return None
+    scheme, _, value = (headers("Authorization") or "").partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode()):
+        return None
+    return Reply(401, "missing or wrong bearer token")
 
 
 def make_server(

@@ -10,7 +10,8 @@ Threads, and what each may do:
   webhook arrives here), runs a pass for each one that is due on a small
   worker pool (one pass per incident at a time), and every
   ``ledger_interval`` the housekeeping: the change ledger, and deleting
-  incidents and approval requests past their retention.
+  incidents and approval requests past their retention (with the ledger
+  off, every five minutes or every ``retention`` if that is shorter).
 
 All leader writes go through :class:`~controller.runtime.leader.LeaderKube`,
 which re-checks the Lease before each one.  SIGTERM stops taking work, waits a
@@ -51,6 +52,7 @@ from controller.runtime.server import make_server
 
 READY_WITHIN: Final = 30.0  # seconds since the API last answered, for /readyz
 HOUSEKEEPING: Final = "housekeeping"
+GARBAGE_INTERVAL: Final = 300.0  # seconds between retention passes when the ledger is off
 
 
 @dataclass(frozen=True)
@@ -301,7 +303,11 @@ class Controller:
         next_list = 0.0
         next_housekeeping = time.monotonic()
         resync = self.config.resync.total_seconds()
-        ledger = self.config.ledger_interval.total_seconds()
+        # With the ledger off, housekeeping still deletes what outlived the
+        # retention: every few minutes, or sooner for a retention shorter than that.
+        housekeeping = self.config.ledger_interval.total_seconds() or min(
+            GARBAGE_INTERVAL, max(self.config.retention.total_seconds(), 1.0)
+        )
         try:
             while not self._stop.is_set():
                 if not self.elector.is_leader:
@@ -314,16 +320,12 @@ class Controller:
                     self._wake.clear()
                     self._refresh()
                     next_list = now + resync
-                if (
-                    ledger > 0
-                    and now >= next_housekeeping
-                    and self._submit(HOUSEKEEPING, self._housekeeping)
-                ):
-                    next_housekeeping = now + ledger
+                if now >= next_housekeeping and self._submit(HOUSEKEEPING, self._housekeeping):
+                    next_housekeeping = now + housekeeping
                 self._dispatch()
                 with self._lock:
                     upcoming = [t for n, t in self._due.items() if n not in self._in_flight]
-                wake_at = min([next_list, *upcoming, *([next_housekeeping] if ledger > 0 else [])])
+                wake_at = min([next_list, *upcoming, next_housekeeping])
                 self._wake.wait(max(0.05, min(wake_at - time.monotonic(), resync)))
         finally:
             self._loop_alive = False
@@ -415,6 +417,14 @@ class Controller:
                 self._due[record.name] = time.monotonic() + requeue.total_seconds()
 
     def _housekeeping(self) -> None:
+        if self.config.ledger_interval > timedelta(0):
+            self._ledger_pass()
+        try:
+            self._collect_garbage()
+        except NotLeaderError as err:
+            self.log.warning("retention pass stopped: %s", err, extra={"target": "retention"})
+
+    def _ledger_pass(self) -> None:
         extra = {"target": "ledger"}
         try:
             result = sync_ledger(
@@ -434,7 +444,6 @@ class Controller:
             self.log.info("ledger: pruned %d old version(s)", result.pruned, extra=extra)
         for problem in result.problems:
             self.log.warning("ledger: %s", problem, extra=extra)
-        self._collect_garbage()
 
     def _collect_garbage(self) -> None:
         """Incidents resolved, and approval requests made, longer ago than the retention."""
@@ -498,6 +507,15 @@ class Controller:
                     extra={"incident": alert.incident_id, "target": f"{scope.namespace}/{where}"},
                 )
             accepted.append({"alert": name, "incident": alert.incident_id, "outcome": outcome})
+        for item in ignored:
+            # Alertmanager sees the 200 and never resends: the log is where an
+            # operator finds an alert routed here that the controller cannot place.
+            self.log.warning(
+                "alert %s ignored: %s",
+                item["alert"],
+                item["reason"],
+                extra={"incident": item["fingerprint"], "target": "alerts"},
+            )
         if accepted:
             self._wake.set()
         return {"accepted": accepted, "ignored": ignored}

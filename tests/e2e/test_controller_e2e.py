@@ -488,6 +488,15 @@ def test_under_a_production_policy_a_second_person_approves_before_the_controlle
         "it (four eyes); nothing was recorded\n"
     )
 
+    # The approver sees it waiting
+    waiting = rollback("approve", "-n", namespace, kubeconfig=approver_kubeconfig)
+    assert waiting.exit_code == 0, waiting.output
+    assert f"Plan {plan_hash}: " in waiting.output
+    assert waiting.output.endswith(
+        f"approvals: scope production: 0 of 1 from system:serviceaccounts:{namespace}: "
+        "waiting for 1 more\n"
+    )
+
     # A second person approves it
     given = rollback(
         "approve",
@@ -517,6 +526,14 @@ def test_under_a_production_policy_a_second_person_approves_before_the_controlle
     assert executed[0]["unattended"] is False  # a person decided
     wait_for(lambda: "verified" in receiver.events(), what="the verified notice")
     assert receiver.events().index("approval-requested") < receiver.events().index("verified")
+    # ...and the listing no longer offers a plan that ran
+    done = rollback("approve", "-n", namespace, kubeconfig=approver_kubeconfig)
+    assert done.exit_code == 0, done.output
+    assert re.search(
+        r"\napprovals: stale, deployment/web changed since this plan was made "
+        r"\(resourceVersion \d+, now \d+\): nothing to approve\n$",
+        done.output,
+    ), done.output
 
 
 def test_execute_on_the_command_line_waits_for_approvals_then_proceeds(
@@ -802,6 +819,13 @@ def test_alerts_the_controller_cannot_place_are_answered_not_crashed_on(
         answer["ignored"][0]["reason"]
         == f"namespace elsewhere is not watched here (watching {namespace})"
     )
+    # ...and said in the log, since Alertmanager will not resend an answered alert
+    wait_for(
+        lambda: (
+            "alert WebDown ignored: namespace elsewhere is not watched here" in controller.log()
+        ),
+        what="the warning about the ignored alert",
+    )
     status, text = post_raw(controller.url + "/alerts", b'{"alerts": "nope"}')
     assert (status, text) == (400, "alerts: expected a list, got a string\n")
     assert controller.get("/healthz") == (200, "ok\n")
@@ -903,3 +927,24 @@ def test_with_the_ledger_a_config_change_that_broke_its_consumer_is_reverted(
     template = read_deployment(api, namespace, "api")["spec"]["template"]
     assert "kubectl.kubernetes.io/restartedAt" in template["metadata"]["annotations"]
     wait_for(lambda: "verified" in receiver.events(), timeout=60, what="the verified notice")
+
+
+def test_resolved_incidents_are_deleted_after_the_retention_even_with_the_ledger_off(
+    cluster: Cluster, namespace: str, controllers: Any
+) -> None:
+    # Given a controller without the ledger and a short retention
+    controller = controllers(STAGING, "a", "--ledger-interval", "0", "--retention", "2s")
+    # ...and an incident that opened (nothing in the namespace to act on) and resolved
+    controller.alert(namespace, fingerprint="0123456789abcdef", deployment="gone")
+    wait_for(controller.incidents, what="the incident on record")
+    controller.alert(
+        namespace,
+        status="resolved",
+        fingerprint="0123456789abcdef",
+        starts=controller.started["0123456789abcdef"],
+        deployment="gone",
+    )
+    # When the retention has passed, then the record is gone
+    wait_for(lambda: controller.incidents() == [], timeout=30, what="the incident deleted")
+    assert "incident deleted after the retention" in controller.log()
+    assert controller.stop() == 0

@@ -130,8 +130,12 @@ def test_with_a_shared_secret_only_the_bearer_of_it_gets_in() -> None:
     assert request("POST", "/alerts", body, wrong, token="s3cret").status == 401
     right = {"Authorization": "Bearer s3cret"}
     assert request("POST", "/alerts", body, right, token="s3cret").status == 200
+    # The incidents carry alert labels and summaries: the same secret guards them.
+    assert request("GET", "/incidents", token="s3cret").status == 401
+    assert request("GET", "/incidents", None, right, token="s3cret").status == 200
     # Health checks need no token (kubelet probes carry none).
     assert request("GET", "/healthz", token="s3cret").status == 200
+    assert request("GET", "/readyz", token="s3cret").status == 200
 
 
 def test_when_the_incident_cannot_be_recorded_alertmanager_is_told_to_retry() -> None:
@@ -179,7 +183,8 @@ def test_over_real_http(served: tuple[str, MemoryIntake]) -> None:
         "payload: expected a JSON object, got a list\n",
     )
     assert post(base + "/alerts", b"{}")[0] == 401
-    with urllib.request.urlopen(base + "/incidents", timeout=5) as response:
+    incidents = urllib.request.Request(base + "/incidents", headers={"Authorization": "Bearer t0k"})
+    with urllib.request.urlopen(incidents, timeout=5) as response:
         assert json.loads(response.read()) == {
             "incidents": [{"id": intake.received[0].incident_id}]
         }
