@@ -23,7 +23,10 @@ Two kinds of object, both custom resources of group ``rollback.io``
 
 Counting (:func:`count_approvals`) is pure: distinct people, from the groups
 the policy names, not the requester or the executor, younger than the
-time-to-live.  Reading and writing the objects takes a :class:`Kube`.
+requirement's validity (the policy scope's ``approvals.validFor``, one hour by
+default).  The validity travels with the request (``spec.required[].validFor``)
+so that ``rollback approve``, ``rollback execute`` and the controller count
+alike.  Reading and writing the objects takes a :class:`Kube`.
 """
 
 from __future__ import annotations
@@ -31,16 +34,20 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from controller.actions.plan import HASH_PREFIX, Plan, format_time
-from controller.durations import parse_k8s_time
+from controller.durations import parse_duration, parse_k8s_time
 from controller.errors import ConflictError, NotFoundError, UserInputError
 from controller.kube import Kube, Resource
 from controller.model import ObjectRef
-from controller.policy import ApprovalRequirement
+from controller.policy import (
+    DEFAULT_APPROVAL_VALIDITY,
+    MAX_APPROVAL_VALIDITY,
+    ApprovalRequirement,
+)
 from controller.view import JSON, labels_of, meta, name_of, namespace_of
 
 if TYPE_CHECKING:  # guards imports this module: the identity type only, no cycle
@@ -52,10 +59,6 @@ APPROVAL: Final = Resource("Approval", API_GROUP, API_VERSION, "approvals")
 APPROVAL_REQUEST: Final = Resource("ApprovalRequest", API_GROUP, API_VERSION, "approvalrequests")
 PLAN_HASH_LABEL: Final = "rollback.io/plan-hash"
 MANAGED_BY: Final = {"app.kubernetes.io/managed-by": "rollback-controller"}
-# How long an approval counts, from the server's creationTimestamp.  Long
-# enough for a person to be paged and look; short enough that a forgotten
-# approval does not wake up tomorrow.
-DEFAULT_TTL: Final = timedelta(hours=1)
 CRDS_HINT: Final = "kubectl apply -f manifests/crds/rollback.io.yaml"
 
 _HEX = re.compile(r"^[0-9a-f]{16}$")
@@ -107,15 +110,17 @@ class ApprovalContext:
     people whose approval does not count (whoever requested the plan; the
     executor is excluded by the guards themselves).  ``extra``: requirements
     on top of the policy's (the controller asks one person when the policy
-    does not let it act alone).  ``confirms``: satisfied approvals stand in
-    for the typed confirmation (the controller has nobody to type it; the
-    approvers reviewed this exact hash).
+    does not let it act alone).  ``recorded``: the requirements the
+    ApprovalRequest for this hash recorded (empty: none was read); approvals
+    count for the validity recorded there (see :func:`with_recorded_validity`).
+    ``confirms``: satisfied approvals stand in for the typed confirmation (the
+    controller has nobody to type it; the approvers reviewed this exact hash).
     """
 
     approvals: tuple[Approval, ...] = ()
     exclude: frozenset[str] = frozenset()
     extra: tuple[ApprovalRequirement, ...] = ()
-    ttl: timedelta = DEFAULT_TTL
+    recorded: tuple[ApprovalRequirement, ...] = ()
     confirms: bool = False
 
 
@@ -177,44 +182,81 @@ def count_approvals(
     plan_hash: str,
     *,
     now: datetime,
-    ttl: timedelta = DEFAULT_TTL,
     exclude: Iterable[str] = (),
 ) -> ApprovalStatus:
     """Which approvals count for ``plan_hash`` at ``now``, per requirement.  Pure.
 
-    An approval counts when it names this exact hash, is younger than ``ttl``,
-    comes from someone not in ``exclude`` (the requester, the executor), and,
-    for a requirement that names approver groups, from a member of one of
-    them.  Each person counts once, however often they approved.
+    An approval counts for a requirement when it names this exact hash, is
+    younger than that requirement's ``valid_for``, comes from someone not in
+    ``exclude`` (the requester, the executor), and, for a requirement that
+    names approver groups, from a member of one of them.  Each requirement
+    counts with its own validity, so one approval may still count for one
+    scope and have expired for another.  Each person counts once, however
+    often they approved.
     """
     wanted = normalise_hash(plan_hash)
     excluded = set(exclude)
-    valid: dict[str, Approval] = {}
+    active = [r for r in requirements if r.count > 0]
+    longest = max((r.valid_for for r in active), default=DEFAULT_APPROVAL_VALIDITY)
+    # Everyone's approvals of this hash, oldest first; a person may appear twice.
+    candidates: dict[str, list[Approval]] = {}
     ignored: list[tuple[str, str]] = []
     for approval in sorted(approvals, key=lambda a: (a.at, a.approver)):
         who = approval.approver
         if _quiet_hash(approval.plan_hash) != wanted:
             ignored.append((who, f"it approves another plan ({approval.plan_hash})"))
-        elif approval.at + ttl <= now:
-            ignored.append((who, f"it expired at {format_time(approval.at + ttl)}"))
+        elif approval.at + longest <= now:
+            ignored.append((who, f"it expired at {format_time(approval.at + longest)}"))
         elif who in excluded:
             ignored.append((who, "the requester or executor of a plan cannot approve it"))
-        elif who not in valid:
-            valid[who] = approval
+        else:
+            candidates.setdefault(who, []).append(approval)
     statuses = []
-    for requirement in requirements:
-        if requirement.count <= 0:
-            continue
-        groups = set(requirement.approvers)
+    for requirement in active:
         counted = tuple(
-            who for who, a in valid.items() if not groups or groups.intersection(a.groups)
+            who
+            for who, theirs in candidates.items()
+            if any(_counts_for(requirement, a, now) for a in theirs)
         )
         statuses.append(RequirementStatus(requirement, counted))
-    for who, approval in valid.items():
-        if not any(who in s.approvers for s in statuses) and statuses:
-            groups_text = ", ".join(approval.groups) or "none"
+    for who, theirs in candidates.items():
+        missed = [s.requirement for s in statuses if who not in s.approvers]
+        # In a requirement's groups but not counted there: only time kept it out.
+        expired = [r for r in missed if any(_in_groups(r, a) for a in theirs)]
+        if missed and len(missed) == len(statuses) and not expired:
+            groups_text = ", ".join(theirs[0].groups) or "none"
             ignored.append((who, f"not in an approver group (their groups: {groups_text})"))
+        for r in expired:
+            at = max(a.at for a in theirs if _in_groups(r, a)) + r.valid_for
+            ignored.append((who, f"for scope {r.scope} it expired at {format_time(at)}"))
     return ApprovalStatus(tuple(statuses), tuple(ignored))
+
+
+def _in_groups(requirement: ApprovalRequirement, approval: Approval) -> bool:
+    return not requirement.approvers or bool(set(requirement.approvers) & set(approval.groups))
+
+
+def _counts_for(requirement: ApprovalRequirement, approval: Approval, now: datetime) -> bool:
+    return approval.at + requirement.valid_for > now and _in_groups(requirement, approval)
+
+
+def with_recorded_validity(
+    requirements: Iterable[ApprovalRequirement], recorded: Iterable[ApprovalRequirement]
+) -> tuple[ApprovalRequirement, ...]:
+    """``requirements``, each valid for what the approval request recorded for its scope.  Pure.
+
+    The request is what approvers read (``rollback approve``), so executors
+    count with its validity too.  Where the policy in force now is shorter,
+    the shorter applies: a policy change never lengthens approvals already
+    asked for.  A scope the request does not name keeps its own validity.
+    """
+    on_record: dict[str, timedelta] = {}
+    for r in recorded:
+        on_record[r.scope] = min(on_record.get(r.scope, r.valid_for), r.valid_for)
+    return tuple(
+        replace(r, valid_for=min(r.valid_for, on_record[r.scope])) if r.scope in on_record else r
+        for r in requirements
+    )
 
 
 def eligible(requirements: Sequence[ApprovalRequirement], groups: Iterable[str]) -> bool:
@@ -297,7 +339,12 @@ def request_body(
             "requester": requester.username,
             "requestedAt": format_time(now),
             "required": [
-                {"scope": r.scope, "count": r.count, "approvers": list(r.approvers)}
+                {
+                    "scope": r.scope,
+                    "count": r.count,
+                    "approvers": list(r.approvers),
+                    "validFor": duration_text(r.valid_for),
+                }
                 for r in requirements
                 if r.count > 0
             ],
@@ -366,6 +413,7 @@ def parse_request(obj: JSON) -> ApprovalRequest:
                 str(r.get("scope") or ""),
                 int(r.get("count") or 0),
                 tuple(str(g) for g in r.get("approvers") or ()),
+                _recorded_validity(r.get("validFor")),
             )
             for r in spec.get("required") or ()
             if isinstance(r, dict)
@@ -384,6 +432,27 @@ def parse_request(obj: JSON) -> ApprovalRequest:
         name=name_of(obj),
         uid=str(meta(obj).get("uid") or ""),
     )
+
+
+def duration_text(delta: timedelta) -> str:
+    """``1h``, ``30m``, ``1h30m``, ``24h``: exact, and read back by ``parse_duration``.  Pure."""
+    total = max(0, int(delta.total_seconds()))
+    parts = [
+        f"{n}{unit}"
+        for n, unit in ((total // 3600, "h"), (total % 3600 // 60, "m"), (total % 60, "s"))
+        if n
+    ]
+    return "".join(parts) or "0s"
+
+
+def _recorded_validity(value: object) -> timedelta:
+    """A request's ``validFor``: one hour when absent (requests written before it existed)
+    or unreadable, and never more than a policy may set."""
+    try:
+        validity = parse_duration(str(value)) if value else DEFAULT_APPROVAL_VALIDITY
+    except ValueError:
+        validity = DEFAULT_APPROVAL_VALIDITY
+    return min(validity, MAX_APPROVAL_VALIDITY)
 
 
 def parse_approval(obj: JSON) -> Approval | None:
@@ -474,36 +543,40 @@ def request_status(
     approvals: Iterable[Approval],
     now: datetime,
     *,
-    ttl: timedelta = DEFAULT_TTL,
     requirements: Sequence[ApprovalRequirement] | None = None,
 ) -> ApprovalStatus:
-    """How far ``request`` is: its own requirements (or fresher ones), its requester excluded."""
+    """How far ``request`` is: its own requirements (or fresher ones, valid for what the
+    request recorded), its requester excluded."""
+    wanted = (
+        request.requirements
+        if requirements is None
+        else with_recorded_validity(requirements, request.requirements)
+    )
     return count_approvals(
-        requirements if requirements is not None else request.requirements,
-        approvals,
-        request.plan_hash,
-        now=now,
-        ttl=ttl,
-        exclude=(request.requester,),
+        wanted, approvals, request.plan_hash, now=now, exclude=(request.requester,)
     )
 
 
 def merged(*requirement_sets: Iterable[ApprovalRequirement]) -> tuple[ApprovalRequirement, ...]:
     """Requirements from several sources, once each, zero counts dropped.  Pure."""
-    out: dict[tuple[str, int, tuple[str, ...]], ApprovalRequirement] = {}
+    out: dict[tuple[str, int, tuple[str, ...], timedelta], ApprovalRequirement] = {}
     for requirements in requirement_sets:
         for r in requirements:
             if r.count > 0:
-                out.setdefault((r.scope, r.count, r.approvers), r)
+                out.setdefault((r.scope, r.count, r.approvers, r.valid_for), r)
     return tuple(out.values())
 
 
 def describe_requirements(requirements: Sequence[ApprovalRequirement]) -> str:
-    """``1 from sre-oncall or sre-leads (scope production)``; several joined by ``;``.  Pure."""
+    """``1 from sre-oncall or sre-leads (scope production)``; several joined by ``;``.  Pure.
+
+    A validity other than the default hour is said: ``(scope payments, valid for 30m)``.
+    """
     parts = []
     for r in requirements:
         who = " or ".join(r.approvers) if r.approvers else "anyone"
-        parts.append(f"{r.count} from {who} (scope {r.scope})")
+        note = f", {r.validity_note}" if r.validity_note else ""
+        parts.append(f"{r.count} from {who} (scope {r.scope}{note})")
     return "; ".join(parts) or "none"
 
 
@@ -582,7 +655,6 @@ def approve(
     now: datetime,
     *,
     reason: str = "",
-    ttl: timedelta = DEFAULT_TTL,
 ) -> Approved:
     """Record ``identity``'s approval of ``plan_hash`` after checking it can count.
 
@@ -610,7 +682,7 @@ def approve(
     if refusal is not None:
         raise RefusedError(f"refused: {refusal}; nothing was recorded")
     approval, new = record_approval(kube, approval_body(request, identity, now, reason))
-    status = request_status(request, read_approvals(kube, namespace, wanted), now, ttl=ttl)
+    status = request_status(request, read_approvals(kube, namespace, wanted), now)
     return Approved(request, approval, new, status, identity)
 
 
@@ -637,7 +709,6 @@ def current_versions(kube: Kube, request: ApprovalRequest) -> dict[tuple[str, st
 __all__ = [
     "APPROVAL",
     "APPROVAL_REQUEST",
-    "DEFAULT_TTL",
     "PLAN_HASH_LABEL",
     "Approval",
     "ApprovalContext",
@@ -652,6 +723,7 @@ __all__ = [
     "count_approvals",
     "current_versions",
     "describe_requirements",
+    "duration_text",
     "eligible",
     "ensure_request",
     "hash_hex",
@@ -667,4 +739,5 @@ __all__ = [
     "request_name",
     "request_status",
     "target_moved",
+    "with_recorded_validity",
 ]

@@ -535,7 +535,8 @@ def _with_recorded_approvals(kube: Kube, plan: Plan, attempt: Attempt) -> Attemp
     """``attempt`` with the approvals recorded for ``plan``'s hash (one LIST, one GET).
 
     Whoever requested the plan cannot approve it, so the request's requester
-    is excluded as the executor is.
+    is excluded as the executor is; the approvals count for the validity the
+    request recorded, as ``rollback approve`` counts them.
     """
     namespace = plan.target.namespace
     approvals = read_approvals(kube, namespace, plan.hash)
@@ -545,6 +546,7 @@ def _with_recorded_approvals(kube: Kube, plan: Plan, attempt: Attempt) -> Attemp
         attempt.approval,
         approvals=(*attempt.approval.approvals, *approvals),
         exclude=frozenset(exclude - {""}),
+        recorded=request.requirements if request else attempt.approval.recorded,
     )
     return dataclasses.replace(attempt, approval=context)
 

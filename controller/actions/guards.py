@@ -23,6 +23,7 @@ from controller.actions.approvals import (
     RequirementStatus,
     count_approvals,
     merged,
+    with_recorded_validity,
 )
 from controller.actions.plan import Plan, same_hash
 from controller.model import ObjectRef, Reason, Safety, SafetyVerdict
@@ -169,11 +170,10 @@ def decide(
         # The executor never approves its own action: four eyes, not two.
         exclude = set(attempt.approval.exclude) | ({identity.username} if identity else set())
         status = count_approvals(
-            requirements,
+            with_recorded_validity(requirements, attempt.approval.recorded),
             attempt.approval.approvals,
             plan.hash,
             now=now,
-            ttl=attempt.approval.ttl,
             exclude=exclude,
         )
     guards = check_guards(

@@ -48,7 +48,8 @@ def approve(
     An approval counts for exactly that plan: if the target changes, the fresh
     plan has another hash and needs new approvals.  You cannot approve a plan
     you requested, approvals count distinct people from the groups the policy
-    names, and they expire after an hour.
+    names, and they expire after the validity the request records (the policy
+    scope's approvals.validFor, an hour by default).
     """
     from controller.actions.apply import whoami
     from controller.actions.approvals import approve as record

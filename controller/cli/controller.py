@@ -160,13 +160,6 @@ def _default_identity() -> str:
     help="Versions kept per object; the oldest are pruned [env: ROLLBACK_LEDGER_VERSIONS].",
 )
 @click.option(
-    "--approval-ttl",
-    default="1h",
-    show_default=True,
-    envvar="ROLLBACK_APPROVAL_TTL",
-    help="How long an approval counts [env: ROLLBACK_APPROVAL_TTL].",
-)
-@click.option(
     "--timeout",
     default="5m",
     show_default=True,
@@ -232,7 +225,6 @@ def run(
     resync: str,
     ledger_interval: str,
     ledger_versions: int,
-    approval_ttl: str,
     timeout: str,
     workers: int,
     retention: str,
@@ -275,7 +267,6 @@ def run(
     durations = {
         "resync": _duration("--resync", resync),
         "ledger_interval": _duration("--ledger-interval", ledger_interval, zero=True),
-        "approval_ttl": _duration("--approval-ttl", approval_ttl),
         "timeout": _duration("--timeout", timeout),
         "retention": _duration("--retention", retention),
         "lease_duration": _duration("--lease-duration", lease_duration),
@@ -320,12 +311,20 @@ def run(
 
 
 def _serve(config: Config, log_format: str) -> None:
+    import os
     import signal
 
     from controller.runtime.logs import setup_logging
     from controller.runtime.service import Controller
 
     log = setup_logging(json_lines=log_format == "json")
+    if os.environ.get("ROLLBACK_APPROVAL_TTL"):
+        # The option is gone: the policy says how long approvals count, for everyone.
+        log.warning(
+            "ROLLBACK_APPROVAL_TTL is set but no longer read: an approval counts for the "
+            "policy scope's approvals.validFor (1h by default), recorded on each approval request",
+            extra={"target": "config"},
+        )
     try:
         service = Controller(config, log)
     except OSError as err:

@@ -34,7 +34,9 @@ from controller.policy.loader import (
     load_policy_sources,
 )
 from controller.policy.schema import (
+    DEFAULT_APPROVAL_VALIDITY,
     GUARDED_ACTIONS,
+    MAX_APPROVAL_VALIDITY,
     Approvals,
     BreakGlass,
     Confirmation,
@@ -53,10 +55,12 @@ from controller.policy.schema import (
 from controller.policy.scoring import DEFAULT_PRIORS, ScoringSettings, ScoringWeights
 
 __all__ = [
+    "DEFAULT_APPROVAL_VALIDITY",
     "DEFAULT_POLICY_NAME",
     "DEFAULT_PRIORS",
     "DENY_CODES",
     "GUARDED_ACTIONS",
+    "MAX_APPROVAL_VALIDITY",
     "ActiveFreeze",
     "ApprovalRequirement",
     "Approvals",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from types import MappingProxyType
 from typing import TypeVar
@@ -25,6 +25,7 @@ from typing import TypeVar
 from controller.durations import format_duration, format_instant
 from controller.model import ActionKind, ObjectRef, Reason, Safety
 from controller.policy.schema import (
+    DEFAULT_APPROVAL_VALIDITY,
     GUARDED_ACTIONS,
     BreakGlass,
     Confirmation,
@@ -96,11 +97,23 @@ class PolicyRequest:
 
 @dataclass(frozen=True)
 class ApprovalRequirement:
-    """``count`` approvals from one of ``approvers`` (empty: anyone), demanded by ``scope``."""
+    """``count`` approvals from one of ``approvers`` (empty: anyone), demanded by ``scope``.
+
+    Each approval counts for ``valid_for`` (the scope's ``approvals.validFor``)
+    from when the API server stored it.
+    """
 
     scope: str
     count: int
     approvers: tuple[str, ...] = ()
+    valid_for: timedelta = DEFAULT_APPROVAL_VALIDITY
+
+    @property
+    def validity_note(self) -> str:
+        """``valid for 30m`` when the validity is not the default one hour, else empty."""
+        if self.valid_for == DEFAULT_APPROVAL_VALIDITY:
+            return ""
+        return f"valid for {format_duration(self.valid_for)}"
 
 
 @dataclass(frozen=True)
@@ -291,7 +304,8 @@ def evaluate(policy: Policy, request: PolicyRequest, now: datetime) -> PolicyDec
         conditions.extend(
             Reason(
                 "policy.approvals",
-                f"Needs {a.count} approval(s) from {_approvers(a.approvers)} (scope {a.scope}).",
+                f"Needs {a.count} approval(s) from {_approvers(a.approvers)} "
+                f"(scope {a.scope}{', ' + a.validity_note if a.validity_note else ''}).",
             )
             for a in rules.approvals
         )
@@ -380,7 +394,12 @@ def _combine(scopes: tuple[PolicyScope, ...]) -> _Combined:
     )
 
     approvals = tuple(
-        ApprovalRequirement(s.name, s.rules.approvals.count, s.rules.approvals.approvers)
+        ApprovalRequirement(
+            s.name,
+            s.rules.approvals.count,
+            s.rules.approvals.approvers,
+            s.rules.approvals.valid_for,
+        )
         for s in scopes
         if s.rules.approvals is not None and s.rules.approvals.count > 0
     )

@@ -113,7 +113,9 @@ def _rule_rows(decision: PolicyDecision) -> list[tuple[str, str]]:
     actions = ", ".join(a.value for a in decision.allowed_actions) or "none"
     approvals = (
         "; ".join(
-            f"{a.count} from {' or '.join(a.approvers) or 'anyone'}" for a in decision.approvals
+            f"{a.count} from {' or '.join(a.approvers) or 'anyone'}"
+            + (f", {a.validity_note}" if a.validity_note else "")
+            for a in decision.approvals
         )
         or "none"
     )

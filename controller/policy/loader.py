@@ -39,7 +39,9 @@ from controller.durations import parse_duration
 from controller.errors import PolicyError
 from controller.model import ActionKind, ChangeKind, Safety
 from controller.policy.schema import (
+    DEFAULT_APPROVAL_VALIDITY,
     GUARDED_ACTIONS,
+    MAX_APPROVAL_VALIDITY,
     POLICY_VERSION,
     Approvals,
     BreakGlass,
@@ -75,6 +77,7 @@ _DNS_LABEL = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 _NAMESPACE_GLOB = re.compile(r"^[a-z0-9*?\[\]!-]+$")
 _CLOCK = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 _WEIGHT_TOLERANCE = 1e-6
+_MAX_VALIDITY_TEXT = f"{int(MAX_APPROVAL_VALIDITY.total_seconds()) // 3600}h"
 
 _FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _WEEKDAYS: dict[str, Weekday] = {d.value: d for d in Weekday} | dict(
@@ -658,14 +661,25 @@ class _Loader:
         return actions if ok else None
 
     def approvals(self, node: Node, path: str) -> Approvals | None:
-        fields = self.mapping(node, path, ("count", "approvers"), required=("count",))
+        fields = self.mapping(node, path, ("count", "approvers", "validFor"), required=("count",))
         if fields is None or "count" not in fields:
             return None
         count = self.integer(fields["count"], f"{path}.count", minimum=0)
         approvers: list[str] | None = []
         if "approvers" in fields:
             approvers = self.strings(fields["approvers"], f"{path}.approvers")
-        if count is None or approvers is None:
+        valid_for: timedelta | None = DEFAULT_APPROVAL_VALIDITY
+        if "validFor" in fields:
+            valid_for = self.duration(fields["validFor"], f"{path}.validFor")
+            if valid_for is not None and valid_for > MAX_APPROVAL_VALIDITY:
+                self.problem(
+                    fields["validFor"],
+                    f"{path}.validFor",
+                    f"must be at most {_MAX_VALIDITY_TEXT}, got "
+                    f"{_scalar_text(fields['validFor']).strip()}",
+                )
+                valid_for = None
+        if count is None or approvers is None or valid_for is None:
             return None
         if count == 0 and approvers:
             self.problem(
@@ -674,7 +688,7 @@ class _Loader:
                 "approvers are listed but count is 0; set count",
             )
             return None
-        return Approvals(count, tuple(approvers))
+        return Approvals(count, tuple(approvers), valid_for)
 
     def unattended(self, node: Node, path: str) -> Unattended | None:
         fields = self.mapping(node, path, ("allowed", "verdicts"), required=("allowed",))

@@ -19,6 +19,13 @@ from controller.policy.selectors import LabelSelector
 
 POLICY_VERSION = 1
 
+# How long an approval counts (``approvals.validFor``), from the API server's
+# creationTimestamp of the Approval: long enough for a person to be paged and
+# look, short enough that a forgotten approval does not wake up tomorrow.
+DEFAULT_APPROVAL_VALIDITY = timedelta(hours=1)
+# The longest ``validFor`` a policy may set: an approval is for this incident.
+MAX_APPROVAL_VALIDITY = timedelta(hours=24)
+
 # The actions a policy can allow or forbid; the other ActionKinds change nothing.
 GUARDED_ACTIONS: tuple[ActionKind, ...] = (
     ActionKind.ROLLBACK,
@@ -70,10 +77,14 @@ class ScopeMatch:
 
 @dataclass(frozen=True)
 class Approvals:
-    """``count`` people from any of ``approvers`` (group names; empty: anyone) must approve."""
+    """``count`` people from any of ``approvers`` (group names; empty: anyone) must approve.
+
+    Each approval counts for ``valid_for`` from when the API server stored it.
+    """
 
     count: int
     approvers: tuple[str, ...] = ()
+    valid_for: timedelta = DEFAULT_APPROVAL_VALIDITY
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from typing import Any, Final
 
 from controller.actions.approvals import (
     ApprovalContext,
+    duration_text,
     ensure_request,
     merged,
     read_approvals,
@@ -103,7 +104,6 @@ class Reconciler:
         audit_log: Path,
         log: logging.Logger,
         timeout: timedelta = timedelta(minutes=5),
-        approval_ttl: timedelta = timedelta(hours=1),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.kube = kube
@@ -114,7 +114,6 @@ class Reconciler:
         self.audit_log = audit_log
         self.log = log
         self.timeout = timeout
-        self.approval_ttl = approval_ttl
         self.clock = clock
 
     # ------------------------------------------------------------------
@@ -279,7 +278,7 @@ class Reconciler:
         base = Attempt(incident=record.id, suspend_gitops=True)
         alone = dataclasses.replace(base, yes=True)
         _, unattended = judge(alone)
-        context = ApprovalContext(ttl=self.approval_ttl, confirms=True)
+        context = ApprovalContext(confirms=True)
         attended_attempt = dataclasses.replace(base, approval=context)
         decision, attended = judge(attended_attempt)
         extra = () if decision.approvals else (ONE_PERSON,)
@@ -292,10 +291,13 @@ class Reconciler:
             approvals = read_approvals(self.kube, plan.target.namespace, plan.hash)
             if approvals:
                 request = read_request(self.kube, plan.target.namespace, plan.hash)
+                # Counted as `rollback approve` counts them: the requester
+                # excluded, each valid for what the request recorded.
                 context = dataclasses.replace(
                     context,
                     approvals=approvals,
                     exclude=frozenset({request.requester} if request else ()),
+                    recorded=request.requirements if request else (),
                 )
                 attended_attempt = dataclasses.replace(base, approval=context)
                 decision, attended = judge(attended_attempt)
@@ -394,7 +396,12 @@ class Reconciler:
                 details={
                     "command": command,
                     "needs": [
-                        {"scope": r.scope, "count": r.count, "approvers": list(r.approvers)}
+                        {
+                            "scope": r.scope,
+                            "count": r.count,
+                            "approvers": list(r.approvers),
+                            "validFor": duration_text(r.valid_for),
+                        }
                         for r in guards.requirements
                     ],
                     "changes": list(plan.changes),

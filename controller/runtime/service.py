@@ -75,7 +75,6 @@ class Config:
     resync: timedelta = timedelta(seconds=15)
     ledger_interval: timedelta = timedelta(seconds=30)
     ledger_versions: int = 10
-    approval_ttl: timedelta = timedelta(hours=1)
     timeout: timedelta = timedelta(minutes=5)
     workers: int = 2
     retention: timedelta = timedelta(hours=24)
@@ -205,7 +204,6 @@ class Controller:
             audit_log=config.audit_log,
             log=log,
             timeout=config.timeout,
-            approval_ttl=config.approval_ttl,
         )
         # Fail at start-up, in one line, when our own namespace cannot be read.
         self.store.list()

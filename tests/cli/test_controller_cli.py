@@ -44,7 +44,6 @@ def test_run_names_every_environment_variable_in_its_help() -> None:
         "ROLLBACK_WEBHOOK_TOKEN_FILE",
         "ROLLBACK_NOTIFY",
         "ROLLBACK_LEDGER_INTERVAL",
-        "ROLLBACK_APPROVAL_TTL",
         "ROLLBACK_KUBECONFIG",
     ):
         assert f"env: {env}" in text, env
@@ -68,8 +67,8 @@ def test_run_names_every_environment_variable_in_its_help() -> None:
         ),
         (["--resync", "0s"], "--resync '0s': must be longer than zero"),
         (
-            ["--approval-ttl", "soon"],
-            "--approval-ttl: 'soon' is not a duration: use a number and a unit, like 30s, 15m, "
+            ["--timeout", "soon"],
+            "--timeout: 'soon' is not a duration: use a number and a unit, like 30s, 15m, "
             "2h, 1d or 1h30m",
         ),
         (
@@ -86,6 +85,26 @@ def test_bad_options_are_one_line_and_exit_2(args: list[str], message: str) -> N
     result = rollback("controller", "run", "--kubeconfig", NOWHERE, *args)
     assert result.exit_code == 2, result.output
     assert result.output == f"error: {message}\n"
+
+
+def test_how_long_approvals_count_is_the_policys_not_an_option() -> None:
+    # The policy scope's approvals.validFor, recorded on each request, is the one source.
+    result = rollback("controller", "run", "--kubeconfig", NOWHERE, "--approval-ttl", "2h")
+    assert result.exit_code == 2
+    assert "No such option '--approval-ttl'" in result.output
+    assert "approval-ttl" not in rollback("controller", "run", "--help").output
+
+
+def test_the_old_approval_ttl_variable_is_not_silently_ignored() -> None:
+    # Given a deployment that still sets the variable the removed option read
+    result = rollback(
+        "controller", "run", "--kubeconfig", NOWHERE, env={"ROLLBACK_APPROVAL_TTL": "30m"}
+    )
+    # Then the controller says, in its log, that the policy decides now
+    assert "ROLLBACK_APPROVAL_TTL is set but no longer read: an approval counts for the " in (
+        result.output
+    )
+    assert "approvals.validFor (1h by default)" in result.output
 
 
 @pytest.mark.parametrize("value", ["0", "0s"])

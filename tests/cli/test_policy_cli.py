@@ -108,18 +108,18 @@ class TestExplain:
             Matching scopes:
               default     namespaces * ((built-in) default-policy.yaml:46)
               production  namespaces prod-*, edge (policies/examples/production.yaml:17)
-              payments    namespaces prod-*; labels team=payments (policies/examples/production.yaml:56)
+              payments    namespaces prod-*; labels team=payments (policies/examples/production.yaml:58)
             Decision: refused.
             Why:
               - Freeze black-friday (scope production) is active until 2026-12-01T11:00:00Z.
             It would also need:
               - Type the target's name to confirm.
               - Needs 1 approval(s) from sre-oncall or sre-leads (scope production).
-              - Needs 2 approval(s) from payments-leads (scope payments).
+              - Needs 2 approval(s) from payments-leads (scope payments, valid for 30m).
             Rules, and the scopes that decided them:
               actions: rollback, disable-flag (production)
               confirmation: type the target's name (default, production)
-              approvals: 1 from sre-oncall or sre-leads; 2 from payments-leads (production, payments)
+              approvals: 1 from sre-oncall or sre-leads; 2 from payments-leads, valid for 30m (production, payments)
               unattended: not allowed (default, production)
               rate limit: 3 per 1h, 0 used (default)
               freeze: black-friday active (production)

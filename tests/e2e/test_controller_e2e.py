@@ -462,7 +462,12 @@ def test_under_a_production_policy_a_second_person_approves_before_the_controlle
     plan_hash = notice["planHash"]
     assert notice["details"]["command"] == f"rollback approve {plan_hash} -n {namespace}"
     assert notice["details"]["needs"] == [
-        {"scope": "production", "count": 1, "approvers": [f"system:serviceaccounts:{namespace}"]}
+        {
+            "scope": "production",
+            "count": 1,
+            "approvers": [f"system:serviceaccounts:{namespace}"],
+            "validFor": "1h",
+        }
     ]
     request = json.loads(
         kubectl(
@@ -477,6 +482,8 @@ def test_under_a_production_policy_a_second_person_approves_before_the_controlle
         ).stdout
     )
     assert request["spec"]["requester"] == CONTROLLER_SA
+    # How long approvals count travels with the request (the CRD keeps the field)
+    assert [r["validFor"] for r in request["spec"]["required"]] == ["1h"]
     time.sleep(2)
     assert template_images(read_deployment(api, namespace, "web")) == [image("v3-broken")]
 

@@ -17,6 +17,8 @@ from controller.actions.approvals import (
     approval_name,
     check_approver,
     count_approvals,
+    describe_requirements,
+    duration_text,
     eligible,
     merged,
     normalise_hash,
@@ -24,10 +26,13 @@ from controller.actions.approvals import (
     parse_request,
     request_body,
     request_name,
+    request_status,
+    with_recorded_validity,
 )
 from controller.actions.guards import Identity
 from controller.actions.plan import Plan
 from controller.actions.workload import plan_workload_rollback
+from controller.durations import parse_duration
 from controller.errors import UserInputError
 from controller.model import ObjectRef
 from controller.policy import ApprovalRequirement
@@ -126,6 +131,48 @@ def test_the_status_says_why_an_approval_did_not_count() -> None:
     assert status.describe().startswith("scope production: 0 of 1 from sre-oncall or sre-leads; ")
 
 
+@pytest.mark.parametrize(
+    ("valid_for", "ago", "counts"),
+    [
+        # An approval 45 minutes old counts under the default hour, not under 30 minutes.
+        (timedelta(hours=1), timedelta(minutes=45), True),
+        (timedelta(minutes=30), timedelta(minutes=45), False),
+        (timedelta(minutes=30), timedelta(minutes=29), True),
+        # Exactly the validity old no longer counts.
+        (timedelta(minutes=30), timedelta(minutes=30), False),
+        (timedelta(hours=24), timedelta(hours=23), True),
+    ],
+)
+def test_an_approval_counts_for_its_requirements_validity(
+    valid_for: timedelta, ago: timedelta, counts: bool
+) -> None:
+    requirement = ApprovalRequirement("production", 1, valid_for=valid_for)
+    status = count_approvals([requirement], [approval("bob", ago=ago)], HASH, now=NOW)
+    assert status.satisfied is counts
+    assert status.approvers == (("bob",) if counts else ())
+    if not counts:
+        expired = (NOW - ago + valid_for).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert status.ignored == (("bob", f"it expired at {expired}"),)
+
+
+def test_each_requirement_counts_with_its_own_validity() -> None:
+    # Given production (1h) and payments (30m), and one person in both groups, 45 minutes ago
+    payments = ApprovalRequirement("payments", 1, ("payments-leads",), timedelta(minutes=30))
+    bob = approval("bob", "sre-oncall", "payments-leads", ago=timedelta(minutes=45))
+    status = count_approvals([ONCALL, payments], [bob], HASH, now=NOW)
+    # Then the approval still counts for production and has expired for payments
+    assert [(s.requirement.scope, s.approvers) for s in status.requirements] == [
+        ("production", ("bob",)),
+        ("payments", ()),
+    ]
+    assert not status.satisfied
+    assert status.ignored == (("bob", "for scope payments it expired at 2026-12-03T13:45:00Z"),)
+    # Two hours on, it counts for neither: expired at the longest validity
+    old = approval("bob", "sre-oncall", "payments-leads", ago=timedelta(hours=2))
+    late = count_approvals([ONCALL, payments], [old], HASH, now=NOW)
+    assert late.ignored == (("bob", "it expired at 2026-12-03T13:00:00Z"),)
+
+
 def test_a_requirement_of_zero_needs_nothing() -> None:
     status = count_approvals([ApprovalRequirement("default", 0)], [], HASH, now=NOW)
     assert status.satisfied
@@ -192,7 +239,12 @@ def test_a_request_records_what_the_plan_does_and_reads_back_the_same() -> None:
         "sha256:"
     )
     assert body["spec"]["required"] == [
-        {"scope": "production", "count": 1, "approvers": ["sre-oncall", "sre-leads"]}
+        {
+            "scope": "production",
+            "count": 1,
+            "approvers": ["sre-oncall", "sre-leads"],
+            "validFor": "1h",
+        }
     ]
     body["metadata"]["uid"] = "u-1"
     request = parse_request(body)
@@ -204,6 +256,101 @@ def test_a_request_records_what_the_plan_does_and_reads_back_the_same() -> None:
     assert request.requirements == (ONCALL,)
     assert request.preconditions[0]["kind"] == "Deployment"
     assert request.incident == "a1b2c3"
+
+
+def test_a_request_records_each_requirements_validity_and_reads_it_back() -> None:
+    short = ApprovalRequirement("payments", 2, ("payments-leads",), timedelta(minutes=30))
+    body = request_body(plan(), [ONCALL, short], Identity("alice"), NOW)
+    assert [r["validFor"] for r in body["spec"]["required"]] == ["1h", "30m"]
+    assert parse_request(body).requirements == (ONCALL, short)
+
+
+def request_object(required: list[dict[str, object]]) -> dict[str, object]:
+    return {
+        "metadata": {"name": "plan-0123456789abcdef", "namespace": "shop"},
+        "spec": {
+            "planHash": HASH,
+            "target": {"kind": "Deployment", "name": "web"},
+            "requester": "alice",
+            "requestedAt": "2026-12-03T13:00:00Z",
+            "required": required,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("recorded", "valid_for"),
+    [
+        # Written before validFor existed: one hour, as everyone counted then.
+        ({}, timedelta(hours=1)),
+        ({"validFor": "30m"}, timedelta(minutes=30)),
+        ({"validFor": "1h30m"}, timedelta(hours=1, minutes=30)),
+        # Not something we wrote: the default hour, and never more than a policy may set.
+        ({"validFor": "forever"}, timedelta(hours=1)),
+        ({"validFor": "48h"}, timedelta(hours=24)),
+    ],
+)
+def test_a_request_says_how_long_its_approvals_count(
+    recorded: dict[str, object], valid_for: timedelta
+) -> None:
+    request = parse_request(request_object([{"scope": "production", "count": 1, **recorded}]))
+    assert request.requirements == (ApprovalRequirement("production", 1, (), valid_for),)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "counts"),
+    [({}, True), ({"validFor": "1h"}, True), ({"validFor": "30m"}, False)],
+)
+def test_rollback_approve_counts_with_the_requests_validity(
+    recorded: dict[str, object], counts: bool
+) -> None:
+    # Given a request, and bob's approval 45 minutes old
+    request = parse_request(request_object([{"scope": "production", "count": 1, **recorded}]))
+    bob = approval("bob", ago=timedelta(minutes=45))
+    # Then it counts under the hour (also for requests written before validFor), not under 30m
+    assert request_status(request, [bob], NOW).satisfied is counts
+    # ...and the same when the executor brings the policy's fresh requirements (one hour)
+    assert request_status(request, [bob], NOW, requirements=[ANYONE]).satisfied is counts
+
+
+def test_executors_count_with_the_validity_the_request_recorded() -> None:
+    thirty = timedelta(minutes=30)
+    recorded = (ApprovalRequirement("production", 1, (), thirty),)
+    fresh_payments = ApprovalRequirement("payments", 1, (), timedelta(hours=2))
+    # The request's validity applies to the requirement of the same scope...
+    assert with_recorded_validity([ANYONE, fresh_payments], recorded) == (
+        ApprovalRequirement("production", 1, (), thirty),
+        fresh_payments,  # ...a scope the request does not name keeps its own
+    )
+    # ...unless the policy in force now is shorter: a change never lengthens approvals.
+    ten = ApprovalRequirement("production", 1, (), timedelta(minutes=10))
+    assert with_recorded_validity([ten], recorded) == (ten,)
+    # No request read: the policy's own validity.
+    assert with_recorded_validity([ANYONE], ()) == (ANYONE,)
+
+
+@pytest.mark.parametrize(
+    ("delta", "text"),
+    [
+        (timedelta(hours=1), "1h"),
+        (timedelta(minutes=30), "30m"),
+        (timedelta(minutes=90), "1h30m"),
+        (timedelta(hours=24), "24h"),
+        (timedelta(seconds=90), "1m30s"),
+        (timedelta(seconds=3661), "1h1m1s"),
+    ],
+)
+def test_a_recorded_validity_is_exact_and_reads_back(delta: timedelta, text: str) -> None:
+    assert duration_text(delta) == text
+    assert parse_duration(text) == delta
+
+
+def test_the_approver_is_told_a_validity_other_than_the_hour() -> None:
+    short = ApprovalRequirement("payments", 2, ("payments-leads",), timedelta(minutes=30))
+    assert describe_requirements([ONCALL, short]) == (
+        "1 from sre-oncall or sre-leads (scope production); "
+        "2 from payments-leads (scope payments, valid for 30m)"
+    )
 
 
 def test_an_approval_names_its_approver_and_counts_from_the_servers_clock() -> None:

@@ -142,3 +142,51 @@ def test_break_glass_still_stands_in_for_approvals_where_allowed() -> None:
     result = guard(text, Attempt(force=True, reason="sev1, approver unreachable"))
     assert result.refusals == ()
     assert result.break_glass
+
+
+THIRTY_MINUTES = TYPED.replace(
+    "{count: 1, approvers: [sre-oncall]}", "{count: 1, approvers: [sre-oncall], validFor: 30m}"
+)
+
+
+def aged(who: str, *groups: str, ago: timedelta) -> Approval:
+    return Approval(plan().hash, who, groups, NOW - ago)
+
+
+@pytest.mark.parametrize(
+    ("text", "ago", "refused"),
+    [
+        # 45 minutes old: counts under the default hour, not under the policy's 30 minutes.
+        (TYPED, timedelta(minutes=45), False),
+        (THIRTY_MINUTES, timedelta(minutes=45), True),
+        (THIRTY_MINUTES, timedelta(minutes=20), False),
+    ],
+)
+def test_approvals_count_for_the_policy_scopes_valid_for(
+    text: str, ago: timedelta, refused: bool
+) -> None:
+    result = guard(text, with_approvals(aged("bob", "sre-oncall", ago=ago)))
+    assert bool(result.refusals) is refused
+    if refused:
+        assert "bob's approval does not count: it expired at 2026-12-03T13:45:00Z" in (
+            result.refusals[0].message
+        )
+
+
+@pytest.mark.parametrize(
+    ("recorded", "refused"),
+    [
+        # The request recorded 30 minutes: that is what the approver was shown, and counts.
+        ((ApprovalRequirement("default", 1, ("sre-oncall",), timedelta(minutes=30)),), True),
+        # A request written before validFor existed: one hour.
+        ((ApprovalRequirement("default", 1, ("sre-oncall",)),), False),
+        # No request read: the policy's own (one hour here).
+        ((), False),
+    ],
+)
+def test_executors_count_with_the_validity_the_request_recorded(
+    recorded: tuple[ApprovalRequirement, ...], refused: bool
+) -> None:
+    bob = aged("bob", "sre-oncall", ago=timedelta(minutes=45))
+    result = guard(TYPED, with_approvals(bob, recorded=recorded))
+    assert bool(result.refusals) is refused
