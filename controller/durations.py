@@ -25,21 +25,30 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def format_duration(delta: timedelta) -> str:
-    """Compact, human form: ``1h5m``, ``45s``, ``2d3h``; negative values get a minus sign."""
+def format_duration(delta: timedelta, *, exact: bool = False) -> str:
+    """Compact, human form: ``1h5m``, ``45s``, ``2d3h``; negative values get a minus sign.
+
+    ``exact`` keeps every part and stops at hours (``24h``, ``1h1m1s``), so
+    that what we write into an object reads back with :func:`parse_duration`
+    to the same value and as a person would have written it in a policy.
+    """
     total = int(delta.total_seconds())
     sign = "-" if total < 0 else ""
     total = abs(total)
     if total == 0:
         return "0s"
+    units = (("h", 3600), ("m", 60), ("s", 1)) if exact else _UNITS_LARGEST_FIRST
     parts: list[str] = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+    for unit, size in units:
         if total >= size:
             n, total = divmod(total, size)
             parts.append(f"{n}{unit}")
-        if len(parts) == 2:
+        if len(parts) == 2 and not exact:
             break
     return sign + "".join(parts)
+
+
+_UNITS_LARGEST_FIRST = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
 
 def parse_instant(text: str, now: datetime) -> datetime:

@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from controller.actions.plan import HASH_PREFIX, Plan, format_time
-from controller.durations import parse_duration, parse_k8s_time
+from controller.durations import format_duration, parse_duration, parse_k8s_time
 from controller.errors import ConflictError, NotFoundError, UserInputError
 from controller.kube import Kube, Resource
 from controller.model import ObjectRef
@@ -338,16 +338,7 @@ def request_body(
             ],
             "requester": requester.username,
             "requestedAt": format_time(now),
-            "required": [
-                {
-                    "scope": r.scope,
-                    "count": r.count,
-                    "approvers": list(r.approvers),
-                    "validFor": duration_text(r.valid_for),
-                }
-                for r in requirements
-                if r.count > 0
-            ],
+            "required": [requirement_json(r) for r in requirements if r.count > 0],
             "incident": incident,
             "safety": safety,
         },
@@ -434,15 +425,14 @@ def parse_request(obj: JSON) -> ApprovalRequest:
     )
 
 
-def duration_text(delta: timedelta) -> str:
-    """``1h``, ``30m``, ``1h30m``, ``24h``: exact, and read back by ``parse_duration``.  Pure."""
-    total = max(0, int(delta.total_seconds()))
-    parts = [
-        f"{n}{unit}"
-        for n, unit in ((total // 3600, "h"), (total % 3600 // 60, "m"), (total % 60, "s"))
-        if n
-    ]
-    return "".join(parts) or "0s"
+def requirement_json(r: ApprovalRequirement) -> JSON:
+    """A requirement as the request records it and notices carry it.  Pure."""
+    return {
+        "scope": r.scope,
+        "count": r.count,
+        "approvers": list(r.approvers),
+        "validFor": format_duration(r.valid_for, exact=True),
+    }
 
 
 def _recorded_validity(value: object) -> timedelta:
@@ -723,7 +713,6 @@ __all__ = [
     "count_approvals",
     "current_versions",
     "describe_requirements",
-    "duration_text",
     "eligible",
     "ensure_request",
     "hash_hex",
@@ -738,6 +727,7 @@ __all__ = [
     "request_body",
     "request_name",
     "request_status",
+    "requirement_json",
     "target_moved",
     "with_recorded_validity",
 ]

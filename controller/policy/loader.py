@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from controller.durations import parse_duration
+from controller.durations import format_duration, parse_duration
 from controller.errors import PolicyError
 from controller.model import ActionKind, ChangeKind, Safety
 from controller.policy.schema import (
@@ -77,7 +77,7 @@ _DNS_LABEL = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 _NAMESPACE_GLOB = re.compile(r"^[a-z0-9*?\[\]!-]+$")
 _CLOCK = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 _WEIGHT_TOLERANCE = 1e-6
-_MAX_VALIDITY_TEXT = f"{int(MAX_APPROVAL_VALIDITY.total_seconds()) // 3600}h"
+_MAX_VALIDITY_TEXT = format_duration(MAX_APPROVAL_VALIDITY, exact=True)
 
 _FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _WEEKDAYS: dict[str, Weekday] = {d.value: d for d in Weekday} | dict(

@@ -32,12 +32,12 @@ from typing import Any, Final
 
 from controller.actions.approvals import (
     ApprovalContext,
-    duration_text,
     ensure_request,
     merged,
     read_approvals,
     read_request,
     request_body,
+    requirement_json,
 )
 from controller.actions.execute import Prepared, Settings, TargetSpec, prepare, proceed
 from controller.actions.guards import Attempt, GuardVerdict, Identity, decide
@@ -395,15 +395,7 @@ class Reconciler:
                 plan_hash=plan.hash,
                 details={
                     "command": command,
-                    "needs": [
-                        {
-                            "scope": r.scope,
-                            "count": r.count,
-                            "approvers": list(r.approvers),
-                            "validFor": duration_text(r.valid_for),
-                        }
-                        for r in guards.requirements
-                    ],
+                    "needs": [requirement_json(r) for r in guards.requirements],
                     "changes": list(plan.changes),
                     "from": plan.from_label,
                     "to": plan.to_label,

@@ -18,7 +18,6 @@ from controller.actions.approvals import (
     check_approver,
     count_approvals,
     describe_requirements,
-    duration_text,
     eligible,
     merged,
     normalise_hash,
@@ -32,7 +31,7 @@ from controller.actions.approvals import (
 from controller.actions.guards import Identity
 from controller.actions.plan import Plan
 from controller.actions.workload import plan_workload_rollback
-from controller.durations import parse_duration
+from controller.durations import format_duration, parse_duration
 from controller.errors import UserInputError
 from controller.model import ObjectRef
 from controller.policy import ApprovalRequirement
@@ -341,7 +340,7 @@ def test_executors_count_with_the_validity_the_request_recorded() -> None:
     ],
 )
 def test_a_recorded_validity_is_exact_and_reads_back(delta: timedelta, text: str) -> None:
-    assert duration_text(delta) == text
+    assert format_duration(delta, exact=True) == text
     assert parse_duration(text) == delta
 
 
