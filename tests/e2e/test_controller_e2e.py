@@ -431,6 +431,8 @@ def test_under_a_staging_policy_a_bad_rollout_is_rolled_back_on_its_own(
     # ...and the incident records the one attempt: the next passes do nothing more
     (incident,) = controller.incidents()
     assert incident["action"]["phase"] == "verified"
+    # ...and each pass says what deciding cost in API requests
+    assert re.search(r"pass: \w+: .* \(\d+ API requests to decide\)", controller.log())
     time.sleep(3)
     assert [e["reason"] for e in events(api, namespace)].count("RollbackExecuted") == 1
     # When the alert resolves, the incident closes and people hear it
